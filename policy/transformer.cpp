@@ -1,0 +1,83 @@
+// The transformer's module tree, weight initialisation and its two forward paths; see transformer.h.
+#include "policy/transformer.h"
+
+#include <string>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "kernels/check.h"
+
+namespace grpo::policy {
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer) : index(layer) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
+  self_attn = register_module("self_attn", Attention(cfg));
+  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
+  if (cfg.is_moe_layer(layer)) {
+    moe = register_module("mlp", MoE(cfg));
+  } else {
+    dense = register_module("mlp", SwiGLU(cfg.n_embd, cfg.n_ff));
+  }
+}
+
+TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed) : config(cfg) {
+  config.validate();
+  model_root = register_module("model", std::make_shared<torch::nn::Module>());
+  embed_tokens = model_root->register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd));
+  auto layer_list = model_root->register_module("layers", std::make_shared<torch::nn::Module>());
+  for (int64_t i = 0; i < cfg.n_layer; ++i) {
+    layers.push_back(layer_list->register_module(std::to_string(i), DecoderLayer(cfg, i)));
+  }
+  norm = model_root->register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
+  if (!cfg.tie_word_embeddings) lm_head = register_module("lm_head", Linear(cfg.n_embd, cfg.n_vocab));
+
+  // HF _init_weights: every matrix N(0, initializer_range), every norm weight one (already set).
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  at::NoGradGuard no_grad;
+  for (auto& p : named_parameters()) {
+    if (p.value().dim() >= 2) p.value().normal_(0.0, cfg.initializer_range, gen);
+  }
+}
+
+const at::Tensor& TransformerImpl::output_weight() const {
+  return lm_head ? lm_head->weight : embed_tokens->weight;
+}
+
+at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out) {
+  if (!layer.moe) return layer.dense->forward(x);
+  auto shape = x.sizes().vec();
+  MoEOutput m = layer.moe->forward(x.reshape({-1, shape.back()}));
+  if (out != nullptr) {
+    out->router_logits.push_back(m.router_logits);
+    out->expert_counts.push_back(m.expert_counts);
+  }
+  return m.y.view(shape);
+}
+
+ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const KVWrite* kv) {
+  GRPO_CHECK(tokens.dim() == 2, "forward expects tokens [N, T], got ", tokens.dim(), " dims");
+  const int64_t T = tokens.size(1);
+  RopeAngles rope = rope_angles(at::arange(T, tokens.options()), config.head_dim, config.rope_theta);
+  ForwardOutput out;
+  at::Tensor h = embed_tokens->forward(tokens);
+  for (auto& layer : layers) {
+    h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), rope, kv, layer->index);
+    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out);
+  }
+  out.hidden = norm->forward(h);
+  return out;
+}
+
+at::Tensor TransformerImpl::forward_decode(const at::Tensor& tokens, const at::Tensor& positions,
+                                           const at::Tensor& slots, KVCache& cache, int64_t t_len) {
+  RopeAngles rope = rope_angles(positions, config.head_dim, config.rope_theta);
+  at::Tensor h = embed_tokens->forward(tokens);  // [S, C]
+  for (auto& layer : layers) {
+    h = h + layer->self_attn->forward_decode(layer->input_layernorm->forward(h), rope, cache, layer->index, slots,
+                                             positions, t_len);
+    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), nullptr);
+  }
+  return logits(norm->forward(h)).to(at::kFloat);
+}
+
+}  // namespace grpo::policy

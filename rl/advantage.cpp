@@ -1,0 +1,26 @@
+// Group-relative advantages; see advantage.h.
+#include "rl/advantage.h"
+
+#include "kernels/check.h"
+
+namespace grpo::rl {
+
+AdvantageResult compute_group_advantages(const at::Tensor& rewards, const AdvantageConfig& cfg) {
+  GRPO_CHECK(rewards.dim() == 2 && rewards.size(1) >= 2, "advantages need rewards [B, G] with G >= 2, got ",
+             rewards.sizes());
+  at::Tensor r = rewards.to(at::kDouble);
+  at::Tensor mean = r.mean(1, /*keepdim=*/true);
+  at::Tensor centered = r - mean;
+  AdvantageResult out;
+  // NOTE: equal rewards are detected exactly (max == min), not by a small std, so the report is honest.
+  out.zero_variance = std::get<0>(r.max(1)) == std::get<0>(r.min(1));
+  out.n_zero_variance = out.zero_variance.sum().item<int64_t>();
+  if (cfg.scale_by_std) {
+    at::Tensor std = r.std(1, /*unbiased=*/true, /*keepdim=*/true);
+    centered = centered / (std + cfg.eps);
+  }
+  out.advantages = centered.masked_fill(out.zero_variance.unsqueeze(1), 0.0).to(at::kFloat);
+  return out;
+}
+
+}  // namespace grpo::rl

@@ -1,0 +1,23 @@
+// Group-relative advantages: pure functions over rewards grouped by prompt (no model, no I/O).
+// GRPO (Shao et al. 2024): A = (r - mean_group) / (std_group + eps); Dr. GRPO (Liu et al. 2025): A = r - mean.
+#pragma once
+
+#include <ATen/ATen.h>
+
+namespace grpo::rl {
+
+struct AdvantageConfig {
+  bool scale_by_std = true;  // false = Dr. GRPO (no std normalisation)
+  double eps = 1e-6;         // added to the std; all-equal groups get exactly 0
+};
+
+struct AdvantageResult {
+  at::Tensor advantages;       // [B, G] float32
+  at::Tensor zero_variance;    // [B] bool: every sample of the group got the same reward
+  int64_t n_zero_variance = 0;
+};
+
+// rewards: [B, G] (G >= 2). The std is the unbiased sample std over each group (as TRL and verl).
+AdvantageResult compute_group_advantages(const at::Tensor& rewards, const AdvantageConfig& cfg);
+
+}  // namespace grpo::rl

@@ -1,0 +1,24 @@
+// Packing prompt + completion token lists into a right-padded TrainBatch (tokens, lengths, loss mask over
+// the completion, the rollout's log-probs in the same layout). Used by SFT and GRPO alike.
+#pragma once
+
+#include <vector>
+
+#include "rl/learner.h"
+#include "rollout/types.h"
+
+namespace grpo::rl {
+
+struct SequenceParts {
+  const std::vector<int64_t>* prompt = nullptr;
+  const std::vector<int64_t>* completion = nullptr;
+  const std::vector<float>* logprobs = nullptr;  // rollout log-probs of the completion, or null
+  float advantage = 0.0f;
+};
+
+// tokens [N, T] (T = longest prompt+completion, pad_id after), lengths [N], loss_mask [N, T-1] marking the
+// positions whose next token is a completion token; advantages [N]; old_logprobs [N, T-1] when every part
+// has log-probs. All on `device`.
+TrainBatch pack_sequences(const std::vector<SequenceParts>& parts, int64_t pad_id, const at::Device& device);
+
+}  // namespace grpo::rl

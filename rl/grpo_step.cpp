@@ -1,0 +1,182 @@
+// The GRPO step; see grpo_step.h. The function grpo_step is the paragraph; helpers below it do the packing.
+#include "rl/grpo_step.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "kernels/check.h"
+#include "rl/batch.h"
+#include "rl/metrics.h"
+
+namespace grpo::rl {
+
+void GrpoConfig::validate() const {
+  GRPO_CHECK(steps >= 0, "grpo.steps must be >= 0, got ", steps);
+  GRPO_CHECK(prompts_per_step > 0, "grpo.prompts_per_step must be > 0, got ", prompts_per_step);
+  GRPO_CHECK(group_size >= 2, "grpo.group_size must be >= 2 (advantages compare samples of a group), got ",
+             group_size);
+}
+
+namespace {
+
+// Wall-clock time of each named stage.
+class StageTimer {
+ public:
+  template <typename F>
+  auto time(const char* name, F&& f) {
+    auto t0 = std::chrono::steady_clock::now();
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      times_[name] = elapsed(t0);
+    } else {
+      auto r = f();
+      times_[name] = elapsed(t0);
+      return r;
+    }
+  }
+  double operator[](const char* name) const { return times_.value(name, 0.0); }
+  const nlohmann::json& all() const { return times_; }
+
+ private:
+  static double elapsed(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  nlohmann::json times_ = nlohmann::json::object();
+};
+
+std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t step) {
+  std::vector<rollout::Prompt> prompts;
+  const int64_t B = ctx.cfg.prompts_per_step;
+  for (int64_t i = 0; i < B; ++i) prompts.push_back(ctx.sampler.prompt(step * B + i, ctx.tokenizer, ctx.task));
+  return prompts;
+}
+
+std::vector<rewards::Score> score_completions(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts,
+                                              const std::vector<rollout::Completion>& completions) {
+  std::vector<rewards::ScoreRequest> req;
+  req.reserve(completions.size());
+  const size_t G = static_cast<size_t>(ctx.cfg.group_size);
+  for (size_t i = 0; i < completions.size(); ++i) req.push_back({ctx.task_name, completions[i].text, prompts[i / G].meta});
+  return ctx.pool.score(req);
+}
+
+at::Tensor reward_matrix(const std::vector<rewards::Score>& scores, int64_t B, int64_t G) {
+  at::Tensor r = at::empty({B, G}, at::kDouble);
+  double* p = r.data_ptr<double>();
+  for (size_t i = 0; i < scores.size(); ++i) p[i] = scores[i].value;
+  return r;
+}
+
+// The sequences that carry signal, packed for the learner; nullopt-like empty batch when none does.
+TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts,
+                       const std::vector<rollout::Completion>& completions, const AdvantageResult& adv) {
+  const int64_t G = ctx.cfg.group_size;
+  const float* a = adv.advantages.data_ptr<float>();
+  const bool* zero = adv.zero_variance.data_ptr<bool>();
+  std::vector<SequenceParts> parts;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    const size_t group = i / static_cast<size_t>(G);
+    if (ctx.cfg.drop_zero_variance && zero[group]) continue;
+    parts.push_back({&prompts[group].token_ids, &completions[i].token_ids, &completions[i].logprobs, a[i]});
+  }
+  if (parts.empty()) return {};
+  return pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
+}
+
+nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollout::Completion>& completions,
+                         const std::vector<rewards::Score>& scores, const AdvantageResult& adv,
+                         const UpdateStats& up, const StageTimer& timer, double step_seconds) {
+  const double n = static_cast<double>(scores.size());
+  double sum = 0, sq = 0, correct = 0, formatted = 0, length = 0, truncated = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    sum += scores[i].value;
+    sq += scores[i].value * scores[i].value;
+    correct += scores[i].verdict == rewards::Verdict::ok;
+    formatted += scores[i].verdict == rewards::Verdict::ok || scores[i].verdict == rewards::Verdict::wrong;
+    length += static_cast<double>(completions[i].token_ids.size());
+    truncated += completions[i].finish_reason == rollout::FinishReason::length;
+  }
+  const double mean = sum / n;
+  const auto& gen = ctx.engine.last_stats();
+  return {{"step", step + 1},
+          {"reward_mean", mean},
+          {"reward_std", std::sqrt(std::max(0.0, sq / n - mean * mean))},
+          {"accuracy", correct / n},
+          {"format_rate", formatted / n},
+          {"completion_len", length / n},
+          {"truncated_rate", truncated / n},
+          {"zero_variance_groups", adv.n_zero_variance},
+          {"loss", up.loss},
+          {"pg_loss", up.pg_loss},
+          {"aux_loss", up.aux_loss},
+          {"kl", up.kl},
+          {"entropy", up.entropy},
+          {"clip_fraction", up.clip_fraction},
+          {"ratio_mean", up.ratio_mean},
+          {"grad_norm", up.grad_norm},
+          {"update_skipped", up.skipped},
+          {"lr", up.lr},
+          {"rollout_tokens_per_s", gen.seconds > 0 ? gen.generated_tokens / gen.seconds : 0.0},
+          {"learner_tokens_per_s", up.seconds > 0 ? up.tokens / up.seconds : 0.0},
+          {"learner_tokens", up.tokens},
+          {"step_seconds", step_seconds},
+          {"peak_rss_mib", peak_rss_mib()},
+          {"time", timer.all()}};
+}
+
+std::vector<nlohmann::json> sample_records(GrpoContext& ctx, int64_t step, const std::vector<rollout::Prompt>& prompts,
+                                           const std::vector<rollout::Completion>& completions,
+                                           const std::vector<rewards::Score>& scores, const at::Tensor& advantages) {
+  std::vector<nlohmann::json> out;
+  if (ctx.cfg.samples_every <= 0 || step % ctx.cfg.samples_every != 0) return out;
+  const float* a = advantages.data_ptr<float>();
+  for (int64_t j = 0; j < ctx.cfg.group_size; ++j) {
+    const auto& c = completions[static_cast<size_t>(j)];
+    const auto& s = scores[static_cast<size_t>(j)];
+    out.push_back({{"step", step + 1},
+                   {"prompt", prompts[0].text},
+                   {"completion", c.text},
+                   {"finish_reason", rollout::finish_reason_name(c.finish_reason)},
+                   {"reward", s.value},
+                   {"verdict", rewards::verdict_name(s.verdict)},
+                   {"detail", s.detail},
+                   {"advantage", a[j]}});
+  }
+  return out;
+}
+
+}  // namespace
+
+GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
+  auto t0 = std::chrono::steady_clock::now();
+  const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
+  StageTimer timer;
+  auto prompts = timer.time("prompts", [&] { return draw_prompts(ctx, step); });
+  auto completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
+  auto scores = timer.time("score", [&] { return score_completions(ctx, prompts, completions); });
+  auto adv = timer.time("advantages", [&] {
+    return compute_group_advantages(reward_matrix(scores, B, G), ctx.cfg.advantage);
+  });
+  TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, prompts, completions, adv); });
+  UpdateStats update;
+  if (batch.tokens.defined()) {
+    if (ctx.reference) {
+      batch.ref_logprobs = timer.time("reference", [&] {
+        return score_tokens(ctx.reference, batch, ctx.temperature, ctx.micro_batch_tokens);
+      });
+    }
+    update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });
+  } else {
+    update.lr = ctx.learner.lr_at(ctx.learner.step());
+    update.skipped = true;  // every group had equal rewards: nothing to learn from this batch
+  }
+  timer.time("sync", [&] { ctx.engine.set_policy_version(step + 1); });
+
+  GrpoStepResult out;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.metrics = summarize(ctx, step, completions, scores, adv, update, timer, seconds);
+  out.samples = sample_records(ctx, step, prompts, completions, scores, adv.advantages);
+  return out;
+}
+
+}  // namespace grpo::rl

@@ -1,0 +1,52 @@
+// One GRPO step, as a paragraph: draw prompts, generate G completions each, score them, compute
+// group-relative advantages, update the policy, sync the weights to the rollout. Each stage is timed under
+// its own name. No callbacks and no hooks: the trainer calls this in a loop.
+#pragma once
+
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rewards/pool.h"
+#include "rl/advantage.h"
+#include "rl/countdown_task.h"
+#include "rl/learner.h"
+#include "rollout/engine.h"
+
+namespace grpo::rl {
+
+struct GrpoConfig {
+  int64_t steps = 400;              // optimiser steps (one per rollout batch)
+  int64_t prompts_per_step = 64;    // B
+  int64_t group_size = 8;           // G completions per prompt
+  bool drop_zero_variance = true;   // groups whose rewards are all equal carry no signal: left out of the update
+  AdvantageConfig advantage;
+  int64_t samples_every = 10;       // steps between writing a group's completions to samples.jsonl
+  void validate() const;
+};
+
+// Everything a step touches, owned by the trainer.
+struct GrpoContext {
+  const GrpoConfig& cfg;
+  const rollout::SamplingConfig& sampling;
+  const CountdownTaskConfig& task;
+  std::string task_name;
+  CountdownSampler& sampler;
+  const policy::Tokenizer& tokenizer;
+  rollout::RolloutEngine& engine;
+  rewards::ScorePool& pool;
+  Learner& learner;
+  policy::Transformer reference{nullptr};  // frozen initial policy for the KL term, or null
+  double temperature = 1.0;
+  int64_t micro_batch_tokens = 16384;
+  at::Device device = at::kCPU;
+};
+
+struct GrpoStepResult {
+  nlohmann::json metrics;                // one metrics.jsonl line
+  std::vector<nlohmann::json> samples;   // samples.jsonl lines (empty on most steps)
+};
+
+GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step);
+
+}  // namespace grpo::rl

@@ -1,0 +1,201 @@
+// Optimiser steps over packed micro-batches; see learner.h.
+#include "rl/learner.h"
+
+#include <chrono>
+#include <cmath>
+
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize.h>
+
+#include "kernels/check.h"
+#include "policy/logprobs.h"
+
+namespace grpo::rl {
+
+void OptimConfig::validate() const {
+  GRPO_CHECK(lr > 0, "learning rate must be > 0, got ", lr);
+  GRPO_CHECK(schedule == "constant" || schedule == "cosine", "schedule must be constant or cosine, got '", schedule,
+             "'");
+  GRPO_CHECK(warmup_steps >= 0, "warmup_steps must be >= 0, got ", warmup_steps);
+  GRPO_CHECK(schedule != "cosine" || total_steps > 0, "a cosine schedule needs total_steps > 0");
+  GRPO_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "AdamW betas must be in [0, 1)");
+  GRPO_CHECK(grad_clip >= 0, "grad_clip must be >= 0 (0 = off), got ", grad_clip);
+}
+
+namespace {
+
+struct RowRange {
+  int64_t begin, end, t_len;
+};
+
+// Consecutive rows grouped so that rows * (longest row in the group) stays within the token budget.
+std::vector<RowRange> split_rows(const at::Tensor& lengths, int64_t budget) {
+  at::Tensor len = lengths.to(at::kCPU).to(at::kLong).contiguous();
+  const int64_t* l = len.data_ptr<int64_t>();
+  std::vector<RowRange> out;
+  int64_t begin = 0, t_len = 0;
+  for (int64_t i = 0; i < len.size(0); ++i) {
+    int64_t t = std::max(t_len, l[i]);
+    if (i > begin && (i - begin + 1) * t > budget) {
+      out.push_back({begin, i, t_len});
+      begin = i;
+      t = l[i];
+    }
+    t_len = t;
+  }
+  if (len.size(0) > begin) out.push_back({begin, len.size(0), t_len});
+  return out;
+}
+
+// The pieces of a micro-batch's forward pass the losses need, flat over its M masked tokens.
+struct MaskedForward {
+  policy::ForwardOutput fwd;
+  at::Tensor index;  // [M] flat positions in [n, t_len-1]
+  policy::TokenStats stats;
+};
+
+MaskedForward forward_masked(policy::Transformer& model, const TrainBatch& b, const RowRange& r, double temperature,
+                             bool with_entropy) {
+  const int64_t n = r.end - r.begin, T = r.t_len;
+  at::Tensor tok = b.tokens.narrow(0, r.begin, n).narrow(1, 0, T);
+  at::Tensor mask = b.loss_mask.narrow(0, r.begin, n).narrow(1, 0, T - 1);
+  MaskedForward m;
+  m.fwd = model->forward(tok);
+  m.index = mask.reshape({-1}).nonzero().squeeze(1);
+  const int64_t C = m.fwd.hidden.size(2);
+  at::Tensor h = m.fwd.hidden.narrow(1, 0, T - 1).reshape({-1, C}).index_select(0, m.index);
+  at::Tensor targets = tok.narrow(1, 1, T - 1).reshape({-1}).index_select(0, m.index);
+  m.stats = policy::token_logprobs(h, model->output_weight(), targets, temperature, with_entropy);
+  return m;
+}
+
+// x[r.begin:r.end, :t_len-1] flattened, at `index`.
+at::Tensor gather_rows(const at::Tensor& x, const RowRange& r, const at::Tensor& index) {
+  return x.narrow(0, r.begin, r.end - r.begin).narrow(1, 0, r.t_len - 1).reshape({-1}).index_select(0, index);
+}
+
+}  // namespace
+
+Learner::Learner(policy::Transformer model, LearnerConfig cfg) : model_(std::move(model)), cfg_(std::move(cfg)) {
+  cfg_.optim.validate();
+  cfg_.loss.validate();
+  GRPO_CHECK(cfg_.micro_batch_tokens > 0, "micro_batch_tokens must be > 0");
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      model_->parameters(), torch::optim::AdamWOptions(cfg_.optim.lr)
+                                .betas({cfg_.optim.beta1, cfg_.optim.beta2})
+                                .eps(cfg_.optim.eps)
+                                .weight_decay(cfg_.optim.weight_decay));
+}
+
+Learner::~Learner() = default;
+
+double Learner::lr_at(int64_t step) const {
+  const OptimConfig& o = cfg_.optim;
+  if (o.warmup_steps > 0 && step < o.warmup_steps) return o.lr * static_cast<double>(step + 1) / o.warmup_steps;
+  if (o.schedule == "constant") return o.lr;
+  double span = std::max<int64_t>(1, o.total_steps - o.warmup_steps);
+  double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
+  return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
+UpdateStats Learner::grpo_update(const TrainBatch& batch) { return update(batch, Kind::grpo); }
+UpdateStats Learner::sft_update(const TrainBatch& batch) { return update(batch, Kind::sft); }
+
+UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
+  auto t0 = std::chrono::steady_clock::now();
+  GRPO_CHECK(b.tokens.dim() == 2 && b.loss_mask.size(0) == b.tokens.size(0) &&
+                 b.loss_mask.size(1) == b.tokens.size(1) - 1,
+             "TrainBatch: tokens [N, T] and loss_mask [N, T-1] disagree");
+  model_->train();
+  optimizer_->zero_grad();
+  UpdateStats st;
+  st.lr = lr_at(step_);
+  // Token weights over the whole batch, so micro-batches add up to the batch's loss.
+  LossConfig sft_cfg;  // SFT: plain token mean
+  at::Tensor weights = aggregation_weights(b.loss_mask, kind == Kind::grpo ? cfg_.loss : sft_cfg);
+  const int64_t N = b.tokens.size(0);
+  const bool use_aux = cfg_.aux_loss_coef > 0 && model_->config.n_expert > 0;
+  double entropy_sum = 0;
+  for (const RowRange& r : split_rows(b.lengths, cfg_.micro_batch_tokens)) {
+    const int64_t n = r.end - r.begin;
+    MaskedForward m = forward_masked(model_, b, r, cfg_.temperature, /*with_entropy=*/true);
+    at::Tensor w = gather_rows(weights, r, m.index);
+    at::Tensor loss;
+    if (kind == Kind::grpo) {
+      at::Tensor adv = b.advantages.narrow(0, r.begin, n).unsqueeze(1).expand({n, r.t_len - 1}).reshape({-1})
+                           .index_select(0, m.index);
+      at::Tensor ref = b.ref_logprobs.defined() ? gather_rows(b.ref_logprobs, r, m.index) : at::Tensor();
+      LossOutput lo = policy_loss(m.stats.logprobs, gather_rows(b.old_logprobs, r, m.index), adv, w, ref, cfg_.loss);
+      loss = lo.loss;
+      const double share = static_cast<double>(m.index.size(0));
+      st.pg_loss += lo.stats.pg_loss;
+      st.clip_fraction += lo.stats.clip_fraction * share;
+      st.ratio_mean += lo.stats.ratio_mean * share;
+      st.kl += lo.stats.kl * share;
+    } else {
+      loss = -(m.stats.logprobs * w).sum();
+    }
+    if (use_aux) {
+      at::Tensor real = at::arange(r.t_len, b.lengths.options()).unsqueeze(0) <
+                        b.lengths.narrow(0, r.begin, n).unsqueeze(1);  // [n, T]
+      at::Tensor aux = policy::load_balancing_loss(m.fwd.router_logits, model_->config.n_expert_used, real);
+      st.aux_loss += aux.item<double>() * n / N;
+      loss = loss + cfg_.aux_loss_coef * aux * (static_cast<double>(n) / N);
+    }
+    loss.backward();
+    st.loss += loss.item<double>();
+    st.loss_tokens += m.index.size(0);
+    entropy_sum += m.stats.entropy.sum().item<double>();
+  }
+  st.tokens = b.lengths.sum().item<int64_t>();
+  const double tokens = std::max<int64_t>(1, st.loss_tokens);
+  st.entropy = entropy_sum / tokens;
+  st.clip_fraction /= tokens;
+  st.ratio_mean /= tokens;
+  st.kl /= tokens;
+
+  auto params = model_->parameters();
+  double norm = torch::nn::utils::clip_grad_norm_(params, cfg_.optim.grad_clip > 0 ? cfg_.optim.grad_clip : 1e30);
+  st.grad_norm = norm;
+  if (!std::isfinite(norm)) {
+    // NOTE: a non-finite gradient would poison AdamW's moments for good; skip the step instead.
+    st.skipped = true;
+    optimizer_->zero_grad();
+  } else {
+    for (auto& group : optimizer_->param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(st.lr);
+    }
+    optimizer_->step();
+  }
+  ++step_;
+  st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return st;
+}
+
+void Learner::save_optimizer(const std::string& path) const { torch::save(*optimizer_, path); }
+
+void Learner::load_optimizer(const std::string& path) {
+  try {
+    torch::load(*optimizer_, path);
+  } catch (const c10::Error& e) {
+    GRPO_FAIL("cannot load optimizer state from ", path, ": ", e.what_without_backtrace(),
+              "; hint: the checkpoint may be from a different model");
+  }
+}
+
+at::Tensor score_tokens(policy::Transformer& model, const TrainBatch& b, double temperature,
+                        int64_t micro_batch_tokens) {
+  at::NoGradGuard no_grad;
+  const int64_t N = b.tokens.size(0), T = b.tokens.size(1);
+  at::Tensor out = at::zeros({N, T - 1}, at::TensorOptions().dtype(at::kFloat).device(b.tokens.device()));
+  for (const RowRange& r : split_rows(b.lengths, micro_batch_tokens)) {
+    MaskedForward m = forward_masked(model, b, r, temperature, /*with_entropy=*/false);
+    at::Tensor part = at::zeros({(r.end - r.begin) * (r.t_len - 1)}, out.options());
+    part.index_copy_(0, m.index, m.stats.logprobs);
+    out.narrow(0, r.begin, r.end - r.begin).narrow(1, 0, r.t_len - 1).copy_(part.view({r.end - r.begin, -1}));
+  }
+  return out;
+}
+
+}  // namespace grpo::rl

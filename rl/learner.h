@@ -1,0 +1,85 @@
+// The learner: turns a TrainBatch into one optimiser step. Micro-batches packed by a token budget, gradient
+// accumulation, the GRPO loss (or SFT cross-entropy), the MoE load-balancing loss, gradient clipping, AdamW
+// with linear warm-up and a constant or cosine schedule. It owns the optimiser, not the weights: the rollout
+// engine reads the same Transformer.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "policy/transformer.h"
+#include "rl/loss.h"
+
+namespace torch::optim {
+class AdamW;
+}
+
+namespace grpo::rl {
+
+struct OptimConfig {
+  double lr = 1e-3;              // peak learning rate
+  std::string schedule = "constant";  // after warm-up: "constant" or "cosine" (to min_lr_ratio * lr)
+  int64_t warmup_steps = 0;      // linear warm-up from lr / warmup_steps to lr
+  int64_t total_steps = 0;       // the cosine schedule's length
+  double min_lr_ratio = 0.0;     // cosine floor as a fraction of lr
+  double weight_decay = 0.0;     // AdamW decoupled decay (Loshchilov & Hutter 2019)
+  double beta1 = 0.9;
+  double beta2 = 0.99;
+  double eps = 1e-8;
+  double grad_clip = 1.0;        // max global grad norm; 0 = off
+  void validate() const;
+};
+
+struct LearnerConfig {
+  OptimConfig optim;
+  LossConfig loss;
+  double temperature = 1.0;            // logits / temperature, as the rollout sampled (ratio starts at 1)
+  int64_t micro_batch_tokens = 16384;  // padded tokens per forward/backward
+  double aux_loss_coef = 0.01;         // Switch load-balancing loss weight; 0 = off
+};
+
+// A batch of sequences, right-padded: tokens [N, T]; lengths [N] real tokens per row; loss_mask [N, T-1]
+// float (1 where tokens[:, t+1] is a completion token the loss covers); advantages [N]; old_logprobs and
+// ref_logprobs [N, T-1] (0 off the mask; ref only with a KL term). SFT uses tokens, lengths, loss_mask.
+struct TrainBatch {
+  at::Tensor tokens, lengths, loss_mask, advantages, old_logprobs, ref_logprobs;
+};
+
+struct UpdateStats {
+  double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip_fraction = 0, ratio_mean = 0, entropy = 0;
+  double grad_norm = 0, lr = 0, seconds = 0;
+  int64_t tokens = 0;       // real tokens through the forward pass
+  int64_t loss_tokens = 0;  // tokens carrying loss
+  bool skipped = false;     // non-finite gradient: no update was applied
+};
+
+class Learner {
+ public:
+  Learner(policy::Transformer model, LearnerConfig cfg);
+  ~Learner();
+
+  UpdateStats grpo_update(const TrainBatch& batch);
+  UpdateStats sft_update(const TrainBatch& batch);  // token-mean cross-entropy on the masked tokens
+
+  double lr_at(int64_t step) const;
+  int64_t step() const { return step_; }  // optimiser steps taken
+  void set_step(int64_t s) { step_ = s; }
+  void save_optimizer(const std::string& path) const;
+  void load_optimizer(const std::string& path);
+
+ private:
+  enum class Kind { grpo, sft };
+  UpdateStats update(const TrainBatch& batch, Kind kind);
+
+  policy::Transformer model_;
+  LearnerConfig cfg_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t step_ = 0;
+};
+
+// Log-probs of every masked token under `model` (no gradient): [N, T-1], 0 off the mask. The reference
+// model's scores for the KL term, and the learner's side of the rollout parity test.
+at::Tensor score_tokens(policy::Transformer& model, const TrainBatch& batch, double temperature,
+                        int64_t micro_batch_tokens);
+
+}  // namespace grpo::rl

@@ -1,0 +1,99 @@
+// Run records and the progress line; see metrics.h.
+#include "rl/metrics.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+#include "kernels/check.h"
+
+namespace grpo::rl {
+
+JsonlWriter::JsonlWriter(const std::string& path, int64_t keep_through_step) : path_(path) {
+  if (keep_through_step >= 0) {
+    std::vector<std::string> kept;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded()) continue;  // a torn last line from a crash
+      if (j.contains("step") && j["step"].is_number_integer() && j["step"].get<int64_t>() > keep_through_step) continue;
+      kept.push_back(line);
+    }
+    in.close();
+    std::ofstream rewrite(path, std::ios::trunc);
+    for (const auto& k : kept) rewrite << k << "\n";
+  }
+  out_.open(path, std::ios::app);
+  GRPO_CHECK(out_.good(), "cannot open ", path, " for writing; hint: check the run directory's permissions");
+}
+
+void JsonlWriter::write(const nlohmann::json& record) {
+  out_ << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  out_.flush();
+}
+
+ProgressLine::ProgressLine(std::string phase, int64_t total_steps, int64_t first_step)
+    : phase_(std::move(phase)),
+      total_(total_steps),
+      first_(first_step),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_print_(start_) {}
+
+void ProgressLine::update(int64_t step, const std::string& text) {
+  auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - start_).count();
+  const int64_t done = step - first_;
+  const double eta = done > 0 ? elapsed / done * static_cast<double>(total_ - step) : 0.0;
+  const bool last = step >= total_;
+  if (!tty_ && !last && std::chrono::duration<double>(now - last_print_).count() < 10.0) return;
+  last_print_ = now;
+  std::fprintf(stderr, "%s[%s] step %lld/%lld | %s | %s elapsed, ETA %s%s", tty_ ? "\r\033[K" : "", phase_.c_str(),
+               static_cast<long long>(step), static_cast<long long>(total_), text.c_str(),
+               format_duration(elapsed).c_str(), format_duration(eta).c_str(), tty_ ? "" : "\n");
+  std::fflush(stderr);
+  open_ = tty_;
+}
+
+void ProgressLine::finish() {
+  if (open_) std::fprintf(stderr, "\n");
+  open_ = false;
+}
+
+double peak_rss_mib() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+std::string format_duration(double s) {
+  char buf[32];
+  long t = static_cast<long>(s + 0.5);
+  if (t >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+  } else if (t >= 60) {
+    std::snprintf(buf, sizeof(buf), "%ldm%02lds", t / 60, t % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%lds", t);
+  }
+  return buf;
+}
+
+std::string format_count(double v) {
+  char buf[32];
+  if (v >= 1e6) {
+    std::snprintf(buf, sizeof(buf), "%.1fM", v / 1e6);
+  } else if (v >= 1e4) {
+    std::snprintf(buf, sizeof(buf), "%.1fk", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  }
+  return buf;
+}
+
+}  // namespace grpo::rl

@@ -1,0 +1,201 @@
+// Continuous-batching generation over a slot-based KV cache; see engine.h.
+#include "rollout/engine.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include <c10/core/InferenceMode.h>
+
+#include "kernels/check.h"
+#include "policy/logprobs.h"
+
+namespace grpo::rollout {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::abort: return "abort";
+  }
+  return "?";
+}
+
+struct RolloutEngine::Sequence {
+  size_t out_index = 0;      // where the completion goes in the result
+  const Prompt* prompt = nullptr;
+  int64_t slot = 0;          // KV cache slot
+  int64_t len = 0;           // tokens already in the cache
+  int64_t last_token = 0;    // sampled, not yet in the cache
+  Completion completion;
+};
+
+RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const policy::Tokenizer> tokenizer,
+                             EngineConfig cfg)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), cfg_(std::move(cfg)) {
+  GRPO_CHECK(cfg_.max_batch > 0, "rollout max_batch must be > 0, got ", cfg_.max_batch);
+  GRPO_CHECK(cfg_.max_seq_len > 1, "rollout max_seq_len must be > 1, got ", cfg_.max_seq_len);
+}
+
+namespace {
+double temperature_for_logprobs(const SamplingConfig& s) { return s.temperature > 0 ? s.temperature : 1.0; }
+}  // namespace
+
+bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, const SamplingConfig& sampling) {
+  seq.completion.token_ids.push_back(token);
+  seq.completion.logprobs.push_back(logprob);
+  seq.last_token = token;
+  bool stop = token == tokenizer_->eos_id() ||
+              std::find(cfg_.stop_token_ids.begin(), cfg_.stop_token_ids.end(), token) != cfg_.stop_token_ids.end();
+  if (stop) {
+    seq.completion.finish_reason = FinishReason::stop;
+    return true;
+  }
+  // Length: the token budget is spent, or the slot has no room to take this token into the cache.
+  if (static_cast<int64_t>(seq.completion.token_ids.size()) >= sampling.max_new_tokens ||
+      seq.len >= cfg_.max_seq_len) {
+    seq.completion.finish_reason = FinishReason::length;
+    return true;
+  }
+  return false;
+}
+
+void RolloutEngine::finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out) {
+  Completion& c = seq.completion;
+  c.finish_reason = reason;
+  std::vector<int64_t> body = c.token_ids;
+  if (reason == FinishReason::stop && !body.empty()) body.pop_back();
+  c.text = tokenizer_->decode(body);
+  c.policy_version = version_;
+  out[seq.out_index] = std::move(c);
+}
+
+void RolloutEngine::admit(std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
+                          const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
+                          std::vector<Completion>& out) {
+  const size_t total = prompts.size() * static_cast<size_t>(n_samples);
+  const size_t take = std::min(free_slots.size(), total - next);
+  if (take == 0) return;
+  // The new sequences, and one prefill row per distinct prompt among them.
+  std::vector<Sequence> fresh(take);
+  std::vector<size_t> row_prompt;  // prompt index of each prefill row
+  std::vector<int64_t> src_rows, dest_slots;
+  for (size_t m = 0; m < take; ++m, ++next) {
+    size_t p = next / static_cast<size_t>(n_samples);
+    if (row_prompt.empty() || row_prompt.back() != p) row_prompt.push_back(p);
+    Sequence& s = fresh[m];
+    s.out_index = next;
+    s.prompt = &prompts[p];
+    s.slot = free_slots.back();
+    free_slots.pop_back();
+    s.len = static_cast<int64_t>(prompts[p].token_ids.size());
+    s.completion.prompt_id = prompts[p].id;
+    s.completion.sample_index = static_cast<int64_t>(next % static_cast<size_t>(n_samples));
+    src_rows.push_back(static_cast<int64_t>(row_prompt.size() - 1));
+    dest_slots.push_back(s.slot);
+  }
+  const int64_t n_rows = static_cast<int64_t>(row_prompt.size());
+  int64_t p_max = 0;
+  for (size_t p : row_prompt) p_max = std::max<int64_t>(p_max, prompts[p].token_ids.size());
+  at::Tensor tokens = at::full({n_rows, p_max}, tokenizer_->pad_id(), at::kLong);
+  std::vector<int64_t> last_pos;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto& ids = prompts[row_prompt[static_cast<size_t>(r)]].token_ids;
+    std::copy(ids.begin(), ids.end(), tokens[r].data_ptr<int64_t>());
+    last_pos.push_back(static_cast<int64_t>(ids.size()) - 1);
+    stats_.prompt_tokens += static_cast<int64_t>(ids.size());
+  }
+  const at::Device device = model_->embed_tokens->weight.device();
+  policy::KVWrite kv{&cache_, at::tensor(dest_slots).to(device), at::tensor(src_rows).to(device)};
+  at::Tensor hidden = model_->forward(tokens.to(device), &kv).hidden;  // [R, P, C]
+  at::Tensor last = hidden.gather(1, at::tensor(last_pos).to(device).view({n_rows, 1, 1}).expand({n_rows, 1, hidden.size(2)}))
+             .squeeze(1);
+  at::Tensor logp = policy::scaled_log_softmax(model_->logits(last), temperature_for_logprobs(sampling))
+                        .index_select(0, kv.src_rows);  // [M, V]
+  std::vector<double> u(take);
+  for (size_t m = 0; m < take; ++m) {
+    u[m] = stream_uniform(sampling.seed, fresh[m].completion.prompt_id, fresh[m].completion.sample_index, 0);
+  }
+  at::Tensor tok = sample_tokens(logp, u, sampling);
+  at::Tensor lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kCPU);
+  tok = tok.to(at::kCPU);
+  ++stats_.prefills;
+  for (size_t m = 0; m < take; ++m) {
+    Sequence& s = fresh[m];
+    ++stats_.generated_tokens;
+    if (push_token(s, tok[m].item<int64_t>(), lp[m].item<float>(), sampling)) {
+      finish(s, s.completion.finish_reason, out);
+      free_slots.push_back(s.slot);
+    } else {
+      active.push_back(std::move(s));
+    }
+  }
+}
+
+std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& prompts, int64_t n_samples,
+                                                const SamplingConfig& sampling) {
+  sampling.validate();
+  GRPO_CHECK(n_samples > 0, "n_samples must be > 0, got ", n_samples);
+  for (const Prompt& p : prompts) {
+    GRPO_CHECK(!p.token_ids.empty(), "prompt ", p.id, " has no tokens");
+    GRPO_CHECK(static_cast<int64_t>(p.token_ids.size()) < cfg_.max_seq_len, "prompt ", p.id, " has ",
+               p.token_ids.size(), " tokens, more than the rollout's max_seq_len (", cfg_.max_seq_len,
+               ") allows; hint: raise rollout.max_seq_len");
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  stats_ = GenerationStats{};
+  c10::InferenceMode inference;
+  const at::Device device = model_->embed_tokens->weight.device();
+  if (cache_.n_slot() != cfg_.max_batch || cache_.t_max() != cfg_.max_seq_len || cache_.k[0].device() != device) {
+    cache_ = policy::KVCache::allocate(model_->config, cfg_.max_batch, cfg_.max_seq_len,
+                                       model_->embed_tokens->weight.options());
+  }
+  std::vector<Completion> out(prompts.size() * static_cast<size_t>(n_samples));
+  std::vector<int64_t> free_slots;
+  for (int64_t s = cfg_.max_batch - 1; s >= 0; --s) free_slots.push_back(s);
+  std::vector<Sequence> active;
+  size_t next = 0;
+  while (true) {
+    admit(active, free_slots, next, prompts, n_samples, sampling, out);
+    if (active.empty()) break;
+    const int64_t S = static_cast<int64_t>(active.size());
+    std::vector<int64_t> tokens(S), positions(S), slots(S);
+    std::vector<double> u(S);
+    int64_t t_len = 0;
+    for (int64_t i = 0; i < S; ++i) {
+      Sequence& s = active[static_cast<size_t>(i)];
+      tokens[i] = s.last_token;
+      positions[i] = s.len;
+      slots[i] = s.slot;
+      t_len = std::max(t_len, s.len + 1);
+      u[i] = stream_uniform(sampling.seed, s.completion.prompt_id, s.completion.sample_index,
+                            s.completion.token_ids.size());
+    }
+    at::Tensor logits = model_->forward_decode(at::tensor(tokens).to(device), at::tensor(positions).to(device),
+                                               at::tensor(slots).to(device), cache_, t_len);
+    at::Tensor logp = policy::scaled_log_softmax(logits, temperature_for_logprobs(sampling));
+    at::Tensor tok = sample_tokens(logp, u, sampling);
+    at::Tensor lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kCPU);
+    tok = tok.to(at::kCPU);
+    const int64_t* tok_p = tok.data_ptr<int64_t>();
+    const float* lp_p = lp.data_ptr<float>();
+    ++stats_.decode_steps;
+    stats_.generated_tokens += S;
+    std::vector<Sequence> still;
+    still.reserve(active.size());
+    for (int64_t i = 0; i < S; ++i) {
+      Sequence& s = active[static_cast<size_t>(i)];
+      s.len += 1;  // last_token is now in the cache
+      if (push_token(s, tok_p[i], lp_p[i], sampling)) {
+        finish(s, s.completion.finish_reason, out);
+        free_slots.push_back(s.slot);
+      } else {
+        still.push_back(std::move(s));
+      }
+    }
+    active.swap(still);
+  }
+  stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace grpo::rollout

@@ -1,0 +1,63 @@
+// The rollout engine: samples G completions per prompt from the policy with a KV cache and continuous
+// batching (a finished sequence frees its cache slot for the next waiting one at once). Each prompt is
+// prefilled once per admission and its K/V copied to the slots of its samples. Returns each sampled token's
+// log-prob. It does not score, train or own the weights: the learner and the engine share one Transformer.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "policy/tokenizer/tokenizer.h"
+#include "policy/transformer.h"
+#include "rollout/sampler.h"
+#include "rollout/types.h"
+
+namespace grpo::rollout {
+
+struct EngineConfig {
+  int64_t max_batch = 512;     // concurrent sequences (KV cache slots)
+  int64_t max_seq_len = 256;   // prompt + completion tokens a slot can hold
+  std::vector<int64_t> stop_token_ids;  // besides the tokenizer's EOS
+};
+
+struct GenerationStats {
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  int64_t decode_steps = 0;
+  int64_t prefills = 0;
+  double seconds = 0.0;
+};
+
+class RolloutEngine {
+ public:
+  RolloutEngine(policy::Transformer model, std::shared_ptr<const policy::Tokenizer> tokenizer, EngineConfig cfg);
+
+  // n_samples completions per prompt, ordered [prompt 0 sample 0..G-1, prompt 1 ...]. Deterministic given
+  // sampling.seed, prompt ids and the weights, whatever max_batch is.
+  std::vector<Completion> generate(const std::vector<Prompt>& prompts, int64_t n_samples,
+                                   const SamplingConfig& sampling);
+
+  const GenerationStats& last_stats() const { return stats_; }
+  // Weight sync, colocated: the engine reads the learner's tensors directly, so a sync only bumps the version
+  // stamped on completions.
+  void set_policy_version(int64_t v) { version_ = v; }
+  int64_t policy_version() const { return version_; }
+
+ private:
+  struct Sequence;
+  void admit(std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
+             const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
+             std::vector<Completion>& out);
+  // Appends `token` (sampled with `logprob`) to seq; returns true when the sequence is finished.
+  bool push_token(Sequence& seq, int64_t token, float logprob, const SamplingConfig& sampling);
+  void finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out);
+
+  policy::Transformer model_;
+  std::shared_ptr<const policy::Tokenizer> tokenizer_;
+  EngineConfig cfg_;
+  policy::KVCache cache_;
+  GenerationStats stats_;
+  int64_t version_ = 0;
+};
+
+}  // namespace grpo::rollout

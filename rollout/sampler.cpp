@@ -1,0 +1,58 @@
+// Sampling by inverse CDF over the (filtered) distribution; see sampler.h.
+#include "rollout/sampler.h"
+
+#include "kernels/check.h"
+
+namespace grpo::rollout {
+
+void SamplingConfig::validate() const {
+  GRPO_CHECK(temperature >= 0, "temperature must be >= 0 (0 = greedy), got ", temperature);
+  GRPO_CHECK(top_p > 0 && top_p <= 1, "top_p must be in (0, 1], got ", top_p);
+  GRPO_CHECK(top_k >= 0, "top_k must be >= 0 (0 = off), got ", top_k);
+  GRPO_CHECK(max_new_tokens > 0, "max_new_tokens must be > 0, got ", max_new_tokens);
+}
+
+namespace {
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+double stream_uniform(uint64_t seed, uint64_t prompt_id, uint64_t sample_index, uint64_t step) {
+  uint64_t h = mix64(seed);
+  h = mix64(h ^ prompt_id);
+  h = mix64(h ^ sample_index);
+  h = mix64(h ^ step);
+  return static_cast<double>(h >> 11) * 0x1.0p-53;
+}
+
+at::Tensor sample_tokens(const at::Tensor& logprobs, const std::vector<double>& uniforms, const SamplingConfig& cfg) {
+  const int64_t S = logprobs.size(0), V = logprobs.size(1);
+  GRPO_CHECK(static_cast<int64_t>(uniforms.size()) == S, "sample_tokens: ", uniforms.size(), " uniforms for ", S,
+             " rows");
+  if (cfg.temperature == 0) return logprobs.argmax(-1);
+  at::Tensor probs = logprobs.exp().to(at::kDouble);
+  at::Tensor order;  // when filtering, probabilities sorted descending and the ids they came from
+  if (cfg.top_p < 1.0 || (cfg.top_k > 0 && cfg.top_k < V)) {
+    auto sorted = probs.sort(/*dim=*/-1, /*descending=*/true);
+    probs = std::get<0>(sorted);
+    order = std::get<1>(sorted);
+    if (cfg.top_k > 0 && cfg.top_k < V) probs.narrow(1, cfg.top_k, V - cfg.top_k).zero_();
+    if (cfg.top_p < 1.0) {
+      // Drop a token when the mass before it already reaches top_p (the first token always stays).
+      at::Tensor before = probs.cumsum(-1) - probs;
+      probs = probs.masked_fill(before >= cfg.top_p, 0.0);
+    }
+  }
+  at::Tensor cdf = probs.cumsum(-1);  // [S, V] double
+  at::Tensor u = at::tensor(uniforms, at::TensorOptions().dtype(at::kDouble)).to(cdf.device());
+  at::Tensor target = (u * cdf.select(1, V - 1)).unsqueeze(1);
+  // First index whose cdf exceeds u * total: never a zero-probability token.
+  at::Tensor pick = at::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).clamp_max(V - 1).squeeze(1);
+  return order.defined() ? order.gather(1, pick.unsqueeze(1)).squeeze(1) : pick;
+}
+
+}  // namespace grpo::rollout

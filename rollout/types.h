@@ -1,0 +1,32 @@
+// The plain records that cross folder lines around generation (DESIGN.md "Data that crosses folder lines"):
+// a Prompt going in, a Completion coming out. No tensors, so rl/ and rewards/ can use them freely.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace grpo::rollout {
+
+struct Prompt {
+  int64_t id = 0;                           // stable across runs: seeds the sampling stream
+  std::string text;
+  std::vector<int64_t> token_ids;
+  std::map<std::string, std::string> meta;  // what the verifier needs (rewards::Meta)
+};
+
+enum class FinishReason { stop, length, abort };
+const char* finish_reason_name(FinishReason r);
+
+struct Completion {
+  int64_t prompt_id = 0;
+  int64_t sample_index = 0;
+  std::vector<int64_t> token_ids;  // generated tokens, including the stop token when one ended it
+  std::vector<float> logprobs;     // rollout policy log-prob of each generated token
+  std::string text;                // decoded token_ids without the stop token
+  FinishReason finish_reason = FinishReason::length;
+  int64_t policy_version = 0;
+};
+
+}  // namespace grpo::rollout
