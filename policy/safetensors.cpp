@@ -67,7 +67,8 @@ std::string clip(const std::string& s, size_t max_len = 200) {
 // every level, bounds the depth, and records the top-level key order.
 class KeyChecker : public nlohmann::json_sax<json> {
  public:
-  explicit KeyChecker(size_t max_depth) : max_depth_(max_depth) {}
+  // `top_noun` names what the top-level keys are ("tensor name" in a safetensors header) in error messages.
+  KeyChecker(size_t max_depth, const char* top_noun) : max_depth_(max_depth), top_noun_(top_noun) {}
   std::vector<std::string> top_keys;  // top-level object keys in document order
   std::string error;                  // set when the pass stops
 
@@ -78,13 +79,13 @@ class KeyChecker : public nlohmann::json_sax<json> {
   bool number_float(number_float_t, const string_t&) override { return true; }
   bool string(string_t&) override { return true; }
   bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return push(true); }
+  bool start_object(std::size_t) override { return push(); }
   bool end_object() override { return pop(); }
-  bool start_array(std::size_t) override { return push(false); }
+  bool start_array(std::size_t) override { return push(); }
   bool end_array() override { return pop(); }
   bool key(string_t& k) override {
     if (!frames_.back().keys.insert(k).second) {
-      error = frames_.size() == 1 ? str("duplicate tensor name \"", clip(k), "\"")
+      error = frames_.size() == 1 ? str("duplicate ", top_noun_, " \"", clip(k), "\"")
                                   : str("duplicate key \"", clip(k), "\" inside \"",
                                         clip(top_keys.empty() ? std::string() : top_keys.back()), "\"");
       return false;
@@ -101,7 +102,7 @@ class KeyChecker : public nlohmann::json_sax<json> {
   struct Frame {
     std::unordered_set<std::string> keys;
   };
-  bool push(bool) {
+  bool push() {
     if (frames_.size() >= max_depth_) {
       error = str("JSON nested deeper than ", max_depth_, " levels");
       return false;
@@ -114,27 +115,30 @@ class KeyChecker : public nlohmann::json_sax<json> {
     return true;
   }
   size_t max_depth_;
+  const char* top_noun_;
   std::vector<Frame> frames_;  // open objects and arrays (arrays keep an empty key set)
 };
 
-// Parses JSON text after the SAX checks; `top_keys` receives the top-level key order.
-json parse_json_checked(const char* begin, const char* end, size_t max_depth, const std::string& label,
-                        const char* hint, std::vector<std::string>* top_keys) {
+// Parses JSON text after the SAX checks; `top_keys` receives the top-level key order. `what` ("header", "index")
+// and `hint` go into error messages.
+json parse_json_checked(const char* begin, const char* end, size_t max_depth, const char* top_noun,
+                        const std::string& label, const char* what, const char* hint,
+                        std::vector<std::string>* top_keys) {
   // NOTE: nlohmann's lexer takes a NUL byte for the end of input, so "{}\0junk" would pass; JSON forbids raw NULs.
   const void* nul = std::memchr(begin, 0, size_t(end - begin));
-  GRPO_CHECK(nul == nullptr, label, ": header invalid JSON (a NUL byte at offset ",
+  GRPO_CHECK(nul == nullptr, label, ": ", what, " invalid JSON (a NUL byte at offset ",
              static_cast<const char*>(nul) - begin, " of the JSON text); HINT: ", hint);
-  KeyChecker checker(max_depth);
+  KeyChecker checker(max_depth, top_noun);
   const bool ok = json::sax_parse(begin, end, &checker, json::input_format_t::json, /*strict=*/true);
   if (!ok || !checker.error.empty())
-    GRPO_FAIL(label, ": header ", checker.error.empty() ? std::string("invalid JSON") : checker.error,
+    GRPO_FAIL(label, ": ", what, " ", checker.error.empty() ? std::string("invalid JSON") : checker.error,
               "; HINT: ", hint);
   try {
     json j = json::parse(begin, end);
     if (top_keys) *top_keys = std::move(checker.top_keys);
     return j;
   } catch (const json::exception& e) {
-    GRPO_FAIL(label, ": header invalid JSON (", clip(e.what()), "); HINT: ", hint);
+    GRPO_FAIL(label, ": ", what, " invalid JSON (", clip(e.what()), "); HINT: ", hint);
   }
 }
 
@@ -358,7 +362,7 @@ SafetensorsHeader parse_header(const uint8_t* data, size_t size, const std::stri
   const char* begin = reinterpret_cast<const char*>(data + 8);
   std::vector<std::string> keys;
   // Depth 3: the root object, a tensor entry, its shape or data_offsets array.
-  const json root = parse_json_checked(begin, begin + n, 3, label, kHeaderHint, &keys);
+  const json root = parse_json_checked(begin, begin + n, 3, "tensor name", label, "header", kHeaderHint, &keys);
 
   for (const auto& key : keys) {
     const json& entry = root.at(key);
@@ -453,7 +457,8 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open_dir(const std::string& dir) {
   buf << in.rdbuf();
   const std::string text = buf.str();
   const char* hint = "the index is corrupt; re-export the checkpoint";
-  const json root = parse_json_checked(text.data(), text.data() + text.size(), 64, label, hint, nullptr);
+  const json root =
+      parse_json_checked(text.data(), text.data() + text.size(), 64, "key", label, "index", hint, nullptr);
   GRPO_CHECK(root.is_object() && root.contains("weight_map") && root["weight_map"].is_object(), label,
              ": no \"weight_map\" object; HINT: ", hint);
 
