@@ -35,7 +35,7 @@ struct LearnerConfig {
   LossConfig loss;
   double temperature = 1.0;            // logits / temperature, as the rollout sampled (ratio starts at 1)
   int64_t micro_batch_tokens = 16384;  // padded tokens per forward/backward
-  double aux_loss_coef = 0.01;         // Switch load-balancing loss weight; 0 = off
+  double aux_loss_coef = 0.01;         // Switch load-balancing loss weight, per micro-batch (as HF per forward); 0 = off
 };
 
 // A batch of sequences, right-padded: tokens [N, T]; lengths [N] real tokens per row; loss_mask [N, T-1]

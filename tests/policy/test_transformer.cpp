@@ -1,0 +1,166 @@
+// The transformer's two forward paths agree, MoE dispatch matches a dense reference, the load-balancing loss
+// has its known values, and a saved checkpoint loads back to identical logits.
+#include "tests/catch_torch.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <c10/core/InferenceMode.h>
+
+#include "policy/tokenizer/char_tokenizer.h"
+#include "policy/weights.h"
+
+using namespace grpo::policy;
+
+namespace {
+
+Transformer test_model(uint64_t seed = 7) {
+  ModelConfig cfg = model_preset("test-moe", 40);
+  return Transformer(cfg, seed);
+}
+
+double max_abs(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
+
+std::string temp_dir(const std::string& name) {
+  auto p = std::filesystem::temp_directory_path() / ("grpo_test_" + name + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+}  // namespace
+
+TEST_CASE("KV-cache decoding equals the full forward pass", "[cpu]") {
+  c10::InferenceMode guard;
+  Transformer m = test_model();
+  const int64_t N = 3, P = 5, T = 12;
+  at::Tensor tokens = at::randint(3, 40, {N, T}, at::kLong);
+  at::Tensor full = m->logits(m->forward(tokens).hidden);  // [N, T, V]
+
+  // Prefill the first P tokens of each row into slots 2, 0, 1 (any order), then decode the rest one by one.
+  KVCache cache = KVCache::allocate(m->config, 4, 16, at::TensorOptions().dtype(at::kFloat));
+  at::Tensor slots = at::tensor(std::vector<int64_t>{2, 0, 1});
+  KVWrite kv{&cache, slots, at::arange(N, at::kLong)};
+  at::Tensor pre = m->logits(m->forward(tokens.narrow(1, 0, P), &kv).hidden);
+  CHECK(max_abs(pre, full.narrow(1, 0, P)) < 1e-5);
+  for (int64_t t = P; t < T; ++t) {
+    at::Tensor positions = at::full({N}, t, at::kLong);
+    at::Tensor step = m->forward_decode(tokens.select(1, t), positions, slots, cache, t + 1);
+    INFO("position " << t);
+    CHECK(max_abs(step, full.select(1, t)) < 1e-5);
+  }
+}
+
+TEST_CASE("decoding sequences of different lengths in one batch", "[cpu]") {
+  c10::InferenceMode guard;
+  Transformer m = test_model();
+  at::Tensor a = at::randint(3, 40, {1, 9}, at::kLong), b = at::randint(3, 40, {1, 6}, at::kLong);
+  at::Tensor full_a = m->logits(m->forward(a).hidden), full_b = m->logits(m->forward(b).hidden);
+  KVCache cache = KVCache::allocate(m->config, 2, 16, at::TensorOptions().dtype(at::kFloat));
+  // Prefill 4 tokens of a into slot 0 and 2 tokens of b into slot 1 (right-padded batch).
+  at::Tensor pre = at::zeros({2, 4}, at::kLong);
+  pre[0] = a[0].narrow(0, 0, 4);
+  pre.select(0, 1).narrow(0, 0, 2).copy_(b[0].narrow(0, 0, 2));
+  KVWrite kv{&cache, at::tensor(std::vector<int64_t>{0, 1}), at::tensor(std::vector<int64_t>{0, 1})};
+  m->forward(pre, &kv);
+  // Decode both together: a at positions 4.., b at positions 2..; b's padding positions get overwritten.
+  for (int64_t k = 0; k < 4; ++k) {
+    at::Tensor pos = at::tensor(std::vector<int64_t>{4 + k, 2 + k});
+    at::Tensor tok = at::stack({a[0][4 + k], b[0][2 + k]});
+    at::Tensor out = m->forward_decode(tok, pos, at::tensor(std::vector<int64_t>{0, 1}), cache, 5 + k);
+    CHECK(max_abs(out[0], full_a[0][4 + k]) < 1e-5);
+    CHECK(max_abs(out[1], full_b[0][2 + k]) < 1e-5);
+  }
+}
+
+TEST_CASE("MoE top-k dispatch equals a dense computation of the chosen experts", "[cpu]") {
+  c10::InferenceMode guard;
+  Transformer m = test_model();
+  MoEImpl& moe = *m->layers[0]->moe;
+  at::Tensor x = at::randn({17, m->config.n_embd});
+  MoEOutput out = moe.forward(x);
+  at::Tensor probs = at::softmax(out.router_logits, -1);
+  auto [w, idx] = probs.topk(moe.n_expert_used, -1);
+  w = w / w.sum(-1, true);
+  at::Tensor ref = at::zeros_like(x);
+  for (int64_t t = 0; t < x.size(0); ++t) {
+    for (int64_t k = 0; k < moe.n_expert_used; ++k) {
+      ref[t] += w[t][k] * moe.expert_list[idx[t][k].item<int64_t>()]->forward(x[t].unsqueeze(0))[0];
+    }
+  }
+  CHECK(max_abs(out.y, ref) < 1e-5);
+  CHECK(out.expert_counts.sum().item<int64_t>() == 17 * moe.n_expert_used);
+}
+
+TEST_CASE("load-balancing loss: K for uniform routing, E*... for collapsed routing", "[cpu]") {
+  const int64_t T = 64, E = 4, K = 2;
+  // Equal logits: every expert equally likely; top-k breaks ties, but Pbar = 1/E so aux = E * sum_e f_e / E = K.
+  at::Tensor uniform = at::zeros({T, E});
+  CHECK(load_balancing_loss({uniform}, K, at::Tensor()).item<double>() == Approx(K));
+  // All mass on expert 0 (and the top-2 partner 1): f = (1, 1, 0, 0), Pbar ~ (1, 0, 0, 0) -> aux ~ E.
+  at::Tensor collapsed = at::zeros({T, E});
+  collapsed.select(1, 0).fill_(50.0);
+  collapsed.select(1, 1).fill_(10.0);
+  CHECK(load_balancing_loss({collapsed}, K, at::Tensor()).item<double>() == Approx(E).epsilon(1e-3));
+  // Masked-out tokens do not count.
+  at::Tensor mixed = at::cat({uniform, collapsed}, 0);
+  at::Tensor mask = at::cat({at::ones({T}), at::zeros({T})});
+  CHECK(load_balancing_loss({mixed}, K, mask).item<double>() == Approx(K));
+}
+
+TEST_CASE("save then load gives identical logits and HF tensor names", "[cpu]") {
+  CharTokenizer tok;
+  Transformer m(model_preset("test-moe", tok.vocab_size()), 11);
+  std::string dir = temp_dir("save_load");
+  save_policy(m, tok, dir);
+  Policy p = load_policy(dir, at::kCPU);
+  at::Tensor tokens = at::randint(0, 40, {2, 10}, at::kLong);
+  at::NoGradGuard no_grad;
+  at::Tensor a = m->logits(m->forward(tokens).hidden), b = p.model->logits(p.model->forward(tokens).hidden);
+  CHECK(at::equal(a, b));
+  CHECK(p.tokenizer->vocab_size() == tok.vocab_size());
+  // Qwen3-MoE layout and names.
+  auto names = m->named_parameters();
+  CHECK(names.contains("model.embed_tokens.weight"));
+  CHECK(names.contains("model.layers.1.self_attn.q_norm.weight"));
+  CHECK(names.contains("model.layers.0.mlp.gate.weight"));
+  CHECK(names.contains("model.layers.0.mlp.experts.3.down_proj.weight"));
+  CHECK(names.contains("lm_head.weight"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("loading rejects a checkpoint whose weights do not fit the config", "[cpu]") {
+  CharTokenizer tok;
+  Transformer m(model_preset("test-moe", tok.vocab_size()), 3);
+  std::string dir = temp_dir("bad_ckpt");
+  save_policy(m, tok, dir);
+  // Claim more layers than the weights have: the first missing tensor is named.
+  ModelConfig cfg = m->config;
+  cfg.n_layer = 3;
+  Transformer bigger(cfg, 1);
+  REQUIRE_THROWS_WITH(load_weights(bigger, dir), Catch::Contains("model.layers.2.") && Catch::Contains("missing"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("config.json round trip and unsupported options", "[cpu]") {
+  ModelConfig cfg = model_preset("tiny-moe", 104);
+  ModelConfig back = parse_model_config(model_config_to_json(cfg), "test");
+  CHECK(back.n_embd == cfg.n_embd);
+  CHECK(back.n_kv_head == cfg.n_kv_head);
+  CHECK(back.n_expert == cfg.n_expert);
+  CHECK(back.n_params() == cfg.n_params());
+  REQUIRE_THROWS_WITH(parse_model_config(R"({"model_type": "llama"})", "x.json"), Catch::Contains("llama"));
+  REQUIRE_THROWS_WITH(parse_model_config("{not json", "x.json"), Catch::Contains("x.json"));
+  std::string j = model_config_to_json(cfg);
+  j.replace(j.find("\"rope_scaling\": null"), 20, "\"rope_scaling\": {\"type\": \"yarn\"}");
+  REQUIRE_THROWS_WITH(parse_model_config(j, "x.json"), Catch::Contains("rope_scaling"));
+}
+
+TEST_CASE("parameter count of the tiny preset", "[cpu]") {
+  ModelConfig cfg = model_preset("tiny-moe", 104);
+  Transformer m(cfg, 1);
+  int64_t counted = 0;
+  for (const auto& p : m->parameters()) counted += p.numel();
+  CHECK(counted == cfg.n_params());
+}

@@ -1,0 +1,162 @@
+// The rollout engine: its log-probs equal the learner's for the same tokens, samples do not depend on batch
+// composition, sampling filters behave, and generation stops where it should.
+#include "tests/catch_torch.h"
+
+#include <memory>
+
+#include "policy/tokenizer/char_tokenizer.h"
+#include "rl/batch.h"
+#include "rl/learner.h"
+#include "rollout/engine.h"
+
+using namespace grpo;
+using grpo::rollout::Completion;
+using grpo::rollout::Prompt;
+
+namespace {
+
+struct Fixture {
+  std::shared_ptr<policy::CharTokenizer> tok = std::make_shared<policy::CharTokenizer>();
+  policy::Transformer model{nullptr};
+  explicit Fixture(uint64_t seed = 3) {
+    policy::ModelConfig cfg = policy::model_preset("test-moe", tok->vocab_size());
+    cfg.initializer_range = 0.15;  // a varied distribution: samples differ from each other
+    model = policy::Transformer(cfg, seed);
+  }
+  std::vector<Prompt> prompts(int n) const {
+    std::vector<Prompt> out;
+    for (int i = 0; i < n; ++i) {
+      Prompt p;
+      p.id = 100 + i;
+      p.text = std::string(static_cast<size_t>(3 + i % 5), static_cast<char>('a' + i % 26)) + "=";
+      p.token_ids = tok->encode(p.text);
+      out.push_back(p);
+    }
+    return out;
+  }
+  rollout::RolloutEngine engine(int64_t max_batch) const {
+    rollout::EngineConfig ec;
+    ec.max_batch = max_batch;
+    ec.max_seq_len = 48;
+    return rollout::RolloutEngine(model, tok, ec);
+  }
+};
+
+rollout::SamplingConfig sampling(double temperature, int64_t max_new = 12) {
+  rollout::SamplingConfig s;
+  s.temperature = temperature;
+  s.max_new_tokens = max_new;
+  s.seed = 42;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens", "[cpu]") {
+  Fixture f;
+  auto prompts = f.prompts(6);
+  for (double temperature : {1.0, 0.7}) {
+    auto engine = f.engine(5);  // fewer slots than sequences: continuous batching refills slots
+    auto completions = engine.generate(prompts, 3, sampling(temperature));
+    std::vector<rl::SequenceParts> parts;
+    for (size_t i = 0; i < completions.size(); ++i) {
+      parts.push_back({&prompts[i / 3].token_ids, &completions[i].token_ids, &completions[i].logprobs, 0.0f});
+    }
+    rl::TrainBatch batch = rl::pack_sequences(parts, f.tok->pad_id(), at::kCPU);
+    at::Tensor learner = rl::score_tokens(f.model, batch, temperature, 1 << 20);
+    at::Tensor mask = batch.loss_mask;
+    const double diff = ((learner - batch.old_logprobs).abs() * mask).max().item<double>();
+    INFO("temperature " << temperature << ", max abs diff " << diff);
+    CHECK(diff < 1e-5);
+    CHECK(mask.sum().item<double>() > 20);  // the test compared real tokens
+  }
+}
+
+TEST_CASE("the same seed gives the same samples at batch sizes 1 and 16", "[cpu]") {
+  Fixture f;
+  auto prompts = f.prompts(8);
+  auto one = f.engine(1).generate(prompts, 2, sampling(1.0));
+  auto many = f.engine(16).generate(prompts, 2, sampling(1.0));
+  REQUIRE(one.size() == many.size());
+  int distinct = 0;
+  for (size_t i = 0; i < one.size(); ++i) {
+    CHECK(one[i].token_ids == many[i].token_ids);
+    CHECK(one[i].prompt_id == many[i].prompt_id);
+    CHECK(one[i].sample_index == many[i].sample_index);
+    for (size_t k = 0; k < one[i].logprobs.size(); ++k) CHECK(one[i].logprobs[k] == Approx(many[i].logprobs[k]).margin(1e-5));
+    if (i > 0 && one[i].token_ids != one[i - 1].token_ids) ++distinct;
+  }
+  CHECK(distinct > 8);  // real sampling, not one repeated sequence
+  // A different seed gives different samples.
+  auto other_seed = sampling(1.0);
+  other_seed.seed = 43;
+  auto other = f.engine(16).generate(prompts, 2, other_seed);
+  int same = 0;
+  for (size_t i = 0; i < one.size(); ++i) same += other[i].token_ids == one[i].token_ids;
+  CHECK(same < static_cast<int>(one.size()) / 2);
+}
+
+TEST_CASE("greedy decoding and its limits of top-k and top-p", "[cpu]") {
+  Fixture f;
+  auto prompts = f.prompts(4);
+  auto greedy = f.engine(8).generate(prompts, 1, sampling(0.0));
+  auto top1 = sampling(1.0);
+  top1.top_k = 1;
+  auto tiny_p = sampling(1.0);
+  tiny_p.top_p = 1e-6;
+  auto by_k = f.engine(8).generate(prompts, 1, top1);
+  auto by_p = f.engine(8).generate(prompts, 1, tiny_p);
+  for (size_t i = 0; i < greedy.size(); ++i) {
+    CHECK(by_k[i].token_ids == greedy[i].token_ids);
+    CHECK(by_p[i].token_ids == greedy[i].token_ids);
+  }
+}
+
+TEST_CASE("sampler: filtered tokens are never drawn, frequencies follow the distribution", "[cpu]") {
+  // Row distribution (0.5, 0.3, 0.2, 0): top_k=2 never draws token 2 or 3; top_p=0.6 keeps tokens 0 and 1.
+  at::Tensor lp = at::log(at::tensor(std::vector<float>{0.5f, 0.3f, 0.2f, 0.0f})).unsqueeze(0).repeat({4000, 1});
+  std::vector<double> u;
+  for (int i = 0; i < 4000; ++i) u.push_back(rollout::stream_uniform(1, 0, static_cast<uint64_t>(i), 0));
+  rollout::SamplingConfig s;
+  at::Tensor plain = rollout::sample_tokens(lp, u, s);
+  CHECK((plain == 3).sum().item<int64_t>() == 0);
+  CHECK((plain == 0).to(at::kFloat).mean().item<double>() == Approx(0.5).margin(0.03));
+  CHECK((plain == 2).to(at::kFloat).mean().item<double>() == Approx(0.2).margin(0.03));
+  s.top_k = 2;
+  at::Tensor k2 = rollout::sample_tokens(lp, u, s);
+  CHECK((k2 >= 2).sum().item<int64_t>() == 0);
+  CHECK((k2 == 0).to(at::kFloat).mean().item<double>() == Approx(0.5 / 0.8).margin(0.03));
+  s.top_k = 0;
+  s.top_p = 0.6;
+  at::Tensor p6 = rollout::sample_tokens(lp, u, s);
+  CHECK((p6 >= 2).sum().item<int64_t>() == 0);
+}
+
+TEST_CASE("generation stops at EOS, at max_new_tokens and at the cache's end", "[cpu]") {
+  Fixture f;
+  auto prompts = f.prompts(5);
+  auto out = f.engine(8).generate(prompts, 4, sampling(1.0, 7));
+  int stops = 0;
+  for (const Completion& c : out) {
+    CHECK(c.token_ids.size() == c.logprobs.size());
+    CHECK(c.token_ids.size() <= 7);
+    if (c.finish_reason == rollout::FinishReason::stop) {
+      ++stops;
+      CHECK(c.token_ids.back() == f.tok->eos_id());
+      CHECK(c.text == f.tok->decode(std::vector<int64_t>(c.token_ids.begin(), c.token_ids.end() - 1)));
+    } else {
+      CHECK(c.token_ids.size() == 7);
+    }
+  }
+  // A custom stop token ends sequences too (use the most common first token of the greedy run).
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 10;  // prompts of 4..8 tokens: the cache, not max_new_tokens, ends most sequences
+  auto tight = rollout::RolloutEngine(f.model, f.tok, ec).generate(prompts, 1, sampling(1.0, 50));
+  for (size_t i = 0; i < tight.size(); ++i) {
+    CHECK(static_cast<int64_t>(prompts[i].token_ids.size() + tight[i].token_ids.size()) <= 10 + 1);
+  }
+  // Prompts that do not fit are refused with a hint.
+  auto long_prompt = f.prompts(1);
+  long_prompt[0].token_ids.assign(60, 5);
+  REQUIRE_THROWS_WITH(f.engine(2).generate(long_prompt, 1, sampling(1.0)), Catch::Contains("max_seq_len"));
+}
