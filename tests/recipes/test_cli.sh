@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The grpo command on bad input (one line naming the key or file, exit 2) and on Ctrl-C (the last checkpoint
+# stays intact, exit 130, and run.resume=true continues from it). Usage: test_cli.sh GRPO RECIPE_DIR
+set -u
+grpo=$1
+recipe=$2/countdown-tiny.toml
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# expect_error NEEDLE ARGS...: exit status 2, exactly one line on stderr, containing NEEDLE.
+expect_error() {
+  local needle=$1 out rc
+  shift
+  out=$("$grpo" "$@" 2>&1 >/dev/null)
+  rc=$?
+  [ "$rc" -eq 2 ] || fail "exit status $rc (want 2) for: $*; output: $out"
+  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "more than one line for: $*: $out"
+  printf '%s' "$out" | grep -qF -- "$needle" || fail "message lacks '$needle': $out"
+  echo "ok: $out"
+}
+
+expect_error "'rl.lrr'" sft "$recipe" rl.lrr=1e-4
+expect_error "'rl.group_size'" sft "$recipe" rl.group_size=2.5
+expect_error "'run.resume'" sft "$recipe" run.resume=yes
+expect_error "$work/missing.toml" sft "$work/missing.toml"
+printf '[rl]\nlearning_rate = 1e-4\n' >"$work/unknown.toml"
+expect_error "'rl.learning_rate'" sft "$work/unknown.toml"
+printf '[sft]\nsteps = "many"\n' >"$work/type.toml"
+expect_error "'sft.steps'" sft "$work/type.toml"
+printf '[sft\nsteps = 3\n' >"$work/syntax.toml"
+expect_error "$work/syntax.toml" sft "$work/syntax.toml"
+expect_error "$work/nowhere" train "$recipe" model.path="$work/nowhere" run.out_dir="$work/run0"
+expect_error "$work/run0/sft" train "$recipe" run.out_dir="$work/run0"
+expect_error "rl.group_size" train "$recipe" rl.group_size=1
+expect_error "unknown command" fly "$recipe"
+
+# A small, fast configuration of the default recipe.
+small=(run.out_dir="$work/run" model.preset=test-moe task.eval_size=50 sft.batch_size=16 sft.eval_every=0
+       rl.prompts_per_step=4 rl.group_size=4 eval.every=0 run.save_every=2 run.keep_checkpoints=2)
+"$grpo" sft "$recipe" "${small[@]}" sft.steps=3 2>/dev/null || fail "sft failed"
+[ -f "$work/run/sft/checkpoints/step_000003/model.safetensors" ] || fail "no SFT checkpoint"
+
+# Ctrl-C in the middle of GRPO.
+"$grpo" train "$recipe" "${small[@]}" rl.steps=100000 2>"$work/train.log" &
+pid=$!
+for _ in $(seq 1 600); do
+  [ -d "$work/run/grpo/checkpoints/step_000004" ] && break
+  sleep 0.1
+done
+[ -d "$work/run/grpo/checkpoints/step_000004" ] || { kill -9 $pid; fail "no GRPO checkpoint after 60 s"; }
+kill -INT $pid
+wait $pid
+rc=$?
+[ "$rc" -eq 130 ] || fail "interrupted run exited $rc (want 130): $(tail -3 "$work/train.log")"
+grep -q "continue with run.resume=true" "$work/train.log" || fail "no resume hint in the log"
+ls -a "$work/run/grpo/checkpoints" | grep -q '^\.tmp' && fail "a temporary checkpoint directory was left behind"
+last=$(ls "$work/run/grpo/checkpoints" | sort | tail -1)
+step=$((10#${last#step_}))
+[ "$step" -ge 4 ] || fail "last checkpoint is $last"
+for f in config.json model.safetensors tokenizer.json optimizer.pt trainer_state.json; do
+  [ -s "$work/run/grpo/checkpoints/$last/$f" ] || fail "$last lacks $f"
+done
+"$grpo" eval "$recipe" "${small[@]}" eval.model="$work/run/grpo/checkpoints/$last" >"$work/eval.txt" 2>/dev/null ||
+  fail "the interrupted run's checkpoint does not load"
+grep -q "^accuracy: .* (n=50)$" "$work/eval.txt" || fail "eval printed: $(cat "$work/eval.txt")"
+echo "ok: interrupted at $last"
+
+# Resume: continues from that step to the new end.
+target=$((step + 2))
+"$grpo" train "$recipe" "${small[@]}" rl.steps=$target run.resume=true 2>"$work/resume.log" || fail "resume failed"
+grep -q "resuming .*$last" "$work/resume.log" || fail "did not resume from $last: $(head -3 "$work/resume.log")"
+final=$(printf 'step_%06d' "$target")
+[ -f "$work/run/grpo/checkpoints/$final/trainer_state.json" ] || fail "no $final after resuming"
+steps=$(grep -c '"step"' "$work/run/grpo/metrics.jsonl")
+# metrics.jsonl: step 0 (evaluation) plus one line per step 1..target, none twice.
+[ "$steps" -eq $((target + 1)) ] || fail "metrics.jsonl has $steps lines, want $((target + 1))"
+echo "ok: resumed to $final"
