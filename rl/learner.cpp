@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <thread>
 
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
@@ -24,10 +26,6 @@ void OptimConfig::validate() const {
 }
 
 namespace {
-
-struct RowRange {
-  int64_t begin, end, t_len;
-};
 
 // Consecutive rows grouped so that rows * (longest row in the group) stays within the token budget.
 std::vector<RowRange> split_rows(const at::Tensor& lengths, int64_t budget) {
@@ -81,6 +79,13 @@ Learner::Learner(policy::Transformer model, LearnerConfig cfg) : model_(std::mov
   cfg_.optim.validate();
   cfg_.loss.validate();
   GRPO_CHECK(cfg_.micro_batch_tokens > 0, "micro_batch_tokens must be > 0");
+  GRPO_CHECK(cfg_.n_workers >= 1, "n_workers must be >= 1, got ", cfg_.n_workers);
+  for (int64_t w = 1; w < cfg_.n_workers; ++w) {
+    policy::Transformer r(model_->config, 0);
+    r->to(model_->embed_tokens->weight.device());
+    replicas_.push_back(r);
+  }
+  sync_replicas();
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       model_->parameters(), torch::optim::AdamWOptions(cfg_.optim.lr)
                                 .betas({cfg_.optim.beta1, cfg_.optim.beta2})
@@ -102,36 +107,32 @@ double Learner::lr_at(int64_t step) const {
 UpdateStats Learner::grpo_update(const TrainBatch& batch) { return update(batch, Kind::grpo); }
 UpdateStats Learner::sft_update(const TrainBatch& batch) { return update(batch, Kind::sft); }
 
-UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
-  auto t0 = std::chrono::steady_clock::now();
-  GRPO_CHECK(b.tokens.dim() == 2 && b.loss_mask.size(0) == b.tokens.size(0) &&
-                 b.loss_mask.size(1) == b.tokens.size(1) - 1,
-             "TrainBatch: tokens [N, T] and loss_mask [N, T-1] disagree");
-  model_->train();
-  optimizer_->zero_grad();
-  UpdateStats st;
-  st.lr = lr_at(step_);
-  // Token weights over the whole batch, so micro-batches add up to the batch's loss.
-  LossConfig sft_cfg;  // SFT: plain token mean
-  at::Tensor weights = aggregation_weights(b.loss_mask, kind == Kind::grpo ? cfg_.loss : sft_cfg);
+struct Learner::Partial {
+  double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip = 0, ratio = 0, entropy = 0;
+  int64_t loss_tokens = 0;
+  std::exception_ptr error;
+};
+
+void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, const at::Tensor& weights,
+                         const std::vector<RowRange>& ranges, Kind kind, Partial& st) const {
   const int64_t N = b.tokens.size(0);
-  const bool use_aux = cfg_.aux_loss_coef > 0 && model_->config.n_expert > 0;
-  double entropy_sum = 0;
-  for (const RowRange& r : split_rows(b.lengths, cfg_.micro_batch_tokens)) {
+  const bool use_aux = cfg_.aux_loss_coef > 0 && replica->config.n_expert > 0;
+  LossConfig loss_cfg = cfg_.loss;
+  for (const RowRange& r : ranges) {
     const int64_t n = r.end - r.begin;
-    MaskedForward m = forward_masked(model_, b, r, cfg_.temperature, /*with_entropy=*/true);
+    MaskedForward m = forward_masked(replica, b, r, cfg_.temperature, /*with_entropy=*/true);
     at::Tensor w = gather_rows(weights, r, m.index);
     at::Tensor loss;
     if (kind == Kind::grpo) {
       at::Tensor adv = b.advantages.narrow(0, r.begin, n).unsqueeze(1).expand({n, r.t_len - 1}).reshape({-1})
                            .index_select(0, m.index);
       at::Tensor ref = b.ref_logprobs.defined() ? gather_rows(b.ref_logprobs, r, m.index) : at::Tensor();
-      LossOutput lo = policy_loss(m.stats.logprobs, gather_rows(b.old_logprobs, r, m.index), adv, w, ref, cfg_.loss);
+      LossOutput lo = policy_loss(m.stats.logprobs, gather_rows(b.old_logprobs, r, m.index), adv, w, ref, loss_cfg);
       loss = lo.loss;
       const double share = static_cast<double>(m.index.size(0));
       st.pg_loss += lo.stats.pg_loss;
-      st.clip_fraction += lo.stats.clip_fraction * share;
-      st.ratio_mean += lo.stats.ratio_mean * share;
+      st.clip += lo.stats.clip_fraction * share;
+      st.ratio += lo.stats.ratio_mean * share;
       st.kl += lo.stats.kl * share;
     } else {
       loss = -(m.stats.logprobs * w).sum();
@@ -139,14 +140,93 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
     if (use_aux) {
       at::Tensor real = at::arange(r.t_len, b.lengths.options()).unsqueeze(0) <
                         b.lengths.narrow(0, r.begin, n).unsqueeze(1);  // [n, T]
-      at::Tensor aux = policy::load_balancing_loss(m.fwd.router_logits, model_->config.n_expert_used, real);
+      at::Tensor aux = policy::load_balancing_loss(m.fwd.router_logits, replica->config.n_expert_used, real);
       st.aux_loss += aux.item<double>() * n / N;
       loss = loss + cfg_.aux_loss_coef * aux * (static_cast<double>(n) / N);
     }
     loss.backward();
     st.loss += loss.item<double>();
     st.loss_tokens += m.index.size(0);
-    entropy_sum += m.stats.entropy.sum().item<double>();
+    st.entropy += m.stats.entropy.sum().item<double>();
+  }
+}
+
+void Learner::sync_replicas() {
+  at::NoGradGuard no_grad;
+  auto main = model_->parameters();
+  for (auto& r : replicas_) {
+    auto params = r->parameters();
+    for (size_t i = 0; i < main.size(); ++i) params[i].copy_(main[i]);
+  }
+}
+
+UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
+  auto t0 = std::chrono::steady_clock::now();
+  GRPO_CHECK(b.tokens.dim() == 2 && b.loss_mask.size(0) == b.tokens.size(0) &&
+                 b.loss_mask.size(1) == b.tokens.size(1) - 1,
+             "TrainBatch: tokens [N, T] and loss_mask [N, T-1] disagree");
+  model_->train();
+  optimizer_->zero_grad();
+  for (auto& r : replicas_) r->zero_grad();
+  UpdateStats st;
+  st.lr = lr_at(step_);
+  // Token weights over the whole batch, so micro-batches add up to the batch's loss.
+  LossConfig sft_cfg;  // SFT: plain token mean
+  at::Tensor weights = aggregation_weights(b.loss_mask, kind == Kind::grpo ? cfg_.loss : sft_cfg);
+
+  // Micro-batches dealt to the workers by padded tokens (largest share to the least loaded), so the
+  // assignment, and with it the result, does not depend on thread timing.
+  const size_t n_workers = 1 + replicas_.size();
+  std::vector<std::vector<RowRange>> share(n_workers);
+  std::vector<int64_t> load(n_workers, 0);
+  // Every worker gets work: micro-batches no larger than an even share of the padded batch.
+  const int64_t share_tokens = (b.tokens.numel() + static_cast<int64_t>(n_workers) - 1) / static_cast<int64_t>(n_workers);
+  for (const RowRange& r : split_rows(b.lengths, std::min(cfg_.micro_batch_tokens, share_tokens))) {
+    size_t w = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    share[w].push_back(r);
+    load[w] += (r.end - r.begin) * r.t_len;
+  }
+  std::vector<Partial> parts(n_workers);
+  auto work = [&](size_t w) {
+    try {
+      policy::Transformer& replica = w == 0 ? model_ : replicas_[w - 1];
+      accumulate(replica, b, weights, share[w], kind, parts[w]);
+    } catch (...) {
+      parts[w].error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t w = 1; w < n_workers; ++w) {
+    if (!share[w].empty()) threads.emplace_back(work, w);
+  }
+  work(0);
+  for (auto& t : threads) t.join();
+  for (const Partial& p : parts) {
+    if (p.error) std::rethrow_exception(p.error);
+  }
+  double entropy_sum = 0;
+  for (const Partial& p : parts) {
+    st.loss += p.loss;
+    st.pg_loss += p.pg_loss;
+    st.aux_loss += p.aux_loss;
+    st.kl += p.kl;
+    st.clip_fraction += p.clip;
+    st.ratio_mean += p.ratio;
+    entropy_sum += p.entropy;
+    st.loss_tokens += p.loss_tokens;
+  }
+  // Replica gradients into the model's, in worker order.
+  auto params = model_->parameters();
+  for (auto& r : replicas_) {
+    auto rp = r->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (!rp[i].grad().defined()) continue;
+      if (params[i].grad().defined()) {
+        params[i].mutable_grad().add_(rp[i].grad());
+      } else {
+        params[i].mutable_grad() = rp[i].grad().clone();
+      }
+    }
   }
   st.tokens = b.lengths.sum().item<int64_t>();
   const double tokens = std::max<int64_t>(1, st.loss_tokens);
@@ -155,7 +235,6 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   st.ratio_mean /= tokens;
   st.kl /= tokens;
 
-  auto params = model_->parameters();
   double norm = torch::nn::utils::clip_grad_norm_(params, cfg_.optim.grad_clip > 0 ? cfg_.optim.grad_clip : 1e30);
   st.grad_norm = norm;
   if (!std::isfinite(norm)) {
@@ -167,6 +246,7 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(st.lr);
     }
     optimizer_->step();
+    sync_replicas();
   }
   ++step_;
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

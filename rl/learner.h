@@ -35,12 +35,17 @@ struct LearnerConfig {
   LossConfig loss;
   double temperature = 1.0;            // logits / temperature, as the rollout sampled (ratio starts at 1)
   int64_t micro_batch_tokens = 16384;  // padded tokens per forward/backward
+  int64_t n_workers = 1;               // data-parallel threads, each with a replica of the model
   double aux_loss_coef = 0.01;         // Switch load-balancing loss weight, per micro-batch (as HF per forward); 0 = off
 };
 
 // A batch of sequences, right-padded: tokens [N, T]; lengths [N] real tokens per row; loss_mask [N, T-1]
 // float (1 where tokens[:, t+1] is a completion token the loss covers); advantages [N]; old_logprobs and
 // ref_logprobs [N, T-1] (0 off the mask; ref only with a KL term). SFT uses tokens, lengths, loss_mask.
+struct RowRange {
+  int64_t begin, end, t_len;  // rows [begin, end), padded to t_len tokens
+};
+
 struct TrainBatch {
   at::Tensor tokens, lengths, loss_mask, advantages, old_logprobs, ref_logprobs;
 };
@@ -65,13 +70,20 @@ class Learner {
   int64_t step() const { return step_; }  // optimiser steps taken
   void set_step(int64_t s) { step_ = s; }
   void save_optimizer(const std::string& path) const;
+  // Copies the model's weights into the replicas; call after changing the weights from outside.
+  void sync_replicas();
   void load_optimizer(const std::string& path);
 
  private:
   enum class Kind { grpo, sft };
+  struct Partial;  // one worker's share of the sums in UpdateStats
   UpdateStats update(const TrainBatch& batch, Kind kind);
+  // Forward and backward over some micro-batches on one replica, gradients accumulating in its .grad.
+  void accumulate(policy::Transformer& replica, const TrainBatch& b, const at::Tensor& weights,
+                  const std::vector<RowRange>& ranges, Kind kind, Partial& out) const;
 
   policy::Transformer model_;
+  std::vector<policy::Transformer> replicas_;  // workers 1..n-1; worker 0 uses model_
   LearnerConfig cfg_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t step_ = 0;

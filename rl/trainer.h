@@ -18,7 +18,7 @@ struct RunConfig {
   std::string out_dir = "runs/countdown-tiny";  // sft/ and grpo/ go under it
   int64_t seed = 1;                             // model init, data order, sampling streams (>= 0)
   std::string device = "cpu";                   // "cpu" or "cuda" / "cuda:N" (needs a CUDA LibTorch)
-  int64_t threads = 0;                          // CPU threads for the math (BLAS); 0 = every core
+  int64_t threads = 0;                          // CPU threads (data-parallel workers with OpenBLAS); 0 = all cores
   bool resume = false;                          // continue from the newest checkpoint of the phase
   bool overwrite = false;                       // start over in a phase directory that already has checkpoints
   int64_t save_every = 100;                     // steps between checkpoints (and one at the end)

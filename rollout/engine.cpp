@@ -34,6 +34,7 @@ RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const po
     : model_(std::move(model)), tokenizer_(std::move(tokenizer)), cfg_(std::move(cfg)) {
   GRPO_CHECK(cfg_.max_batch > 0, "rollout max_batch must be > 0, got ", cfg_.max_batch);
   GRPO_CHECK(cfg_.max_seq_len > 1, "rollout max_seq_len must be > 1, got ", cfg_.max_seq_len);
+  GRPO_CHECK(cfg_.n_workers >= 1, "rollout n_workers must be >= 1, got ", cfg_.n_workers);
 }
 
 namespace {
@@ -69,7 +70,7 @@ void RolloutEngine::finish(Sequence& seq, FinishReason reason, std::vector<Compl
   out[seq.out_index] = std::move(c);
 }
 
-void RolloutEngine::admit(std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
+void RolloutEngine::admit(Worker& w, std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
                           const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
                           std::vector<Completion>& out) {
   const size_t total = prompts.size() * static_cast<size_t>(n_samples);
@@ -102,10 +103,10 @@ void RolloutEngine::admit(std::vector<Sequence>& active, std::vector<int64_t>& f
     const auto& ids = prompts[row_prompt[static_cast<size_t>(r)]].token_ids;
     std::copy(ids.begin(), ids.end(), tokens[r].data_ptr<int64_t>());
     last_pos.push_back(static_cast<int64_t>(ids.size()) - 1);
-    stats_.prompt_tokens += static_cast<int64_t>(ids.size());
+    w.stats.prompt_tokens += static_cast<int64_t>(ids.size());
   }
   const at::Device device = model_->embed_tokens->weight.device();
-  policy::KVWrite kv{&cache_, at::tensor(dest_slots).to(device), at::tensor(src_rows).to(device)};
+  policy::KVWrite kv{&w.cache, at::tensor(dest_slots).to(device), at::tensor(src_rows).to(device)};
   at::Tensor hidden = model_->forward(tokens.to(device), &kv).hidden;  // [R, P, C]
   at::Tensor last = hidden.gather(1, at::tensor(last_pos).to(device).view({n_rows, 1, 1}).expand({n_rows, 1, hidden.size(2)}))
              .squeeze(1);
@@ -118,10 +119,10 @@ void RolloutEngine::admit(std::vector<Sequence>& active, std::vector<int64_t>& f
   at::Tensor tok = sample_tokens(logp, u, sampling);
   at::Tensor lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kCPU);
   tok = tok.to(at::kCPU);
-  ++stats_.prefills;
+  ++w.stats.prefills;
   for (size_t m = 0; m < take; ++m) {
     Sequence& s = fresh[m];
-    ++stats_.generated_tokens;
+    ++w.stats.generated_tokens;
     if (push_token(s, tok[m].item<int64_t>(), lp[m].item<float>(), sampling)) {
       finish(s, s.completion.finish_reason, out);
       free_slots.push_back(s.slot);
@@ -142,20 +143,63 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
                ") allows; hint: raise rollout.max_seq_len");
   }
   auto t0 = std::chrono::steady_clock::now();
-  stats_ = GenerationStats{};
-  c10::InferenceMode inference;
+  // Contiguous shares of the prompts, one per worker; samples do not depend on which worker draws them.
+  const size_t n_workers = std::max<size_t>(1, std::min<size_t>(cfg_.n_workers, prompts.size()));
+  const int64_t slots = std::max<int64_t>(1, cfg_.max_batch / static_cast<int64_t>(n_workers));
   const at::Device device = model_->embed_tokens->weight.device();
-  if (cache_.n_slot() != cfg_.max_batch || cache_.t_max() != cfg_.max_seq_len || cache_.k[0].device() != device) {
-    cache_ = policy::KVCache::allocate(model_->config, cfg_.max_batch, cfg_.max_seq_len,
-                                       model_->embed_tokens->weight.options());
+  workers_.resize(std::max<size_t>(workers_.size(), n_workers));
+  std::vector<std::vector<Prompt>> shares(n_workers);
+  std::vector<std::vector<Completion>> outs(n_workers);
+  for (size_t i = 0; i < n_workers; ++i) {
+    Worker& w = workers_[i];
+    if (w.cache.n_slot() != slots || w.cache.t_max() != cfg_.max_seq_len || w.cache.k[0].device() != device) {
+      w.cache = policy::KVCache::allocate(model_->config, slots, cfg_.max_seq_len, model_->embed_tokens->weight.options());
+    }
+    w.stats = GenerationStats{};
+    const size_t begin = prompts.size() * i / n_workers, end = prompts.size() * (i + 1) / n_workers;
+    shares[i].assign(prompts.begin() + static_cast<long>(begin), prompts.begin() + static_cast<long>(end));
   }
-  std::vector<Completion> out(prompts.size() * static_cast<size_t>(n_samples));
+  std::vector<std::exception_ptr> errors(n_workers);
+  auto work = [&](size_t i) {
+    try {
+      run_worker(workers_[i], shares[i], n_samples, sampling, outs[i]);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n_workers; ++i) threads.emplace_back(work, i);
+  work(0);
+  for (auto& t : threads) t.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+  std::vector<Completion> out;
+  out.reserve(prompts.size() * static_cast<size_t>(n_samples));
+  stats_ = GenerationStats{};
+  for (size_t i = 0; i < n_workers; ++i) {
+    for (auto& c : outs[i]) out.push_back(std::move(c));
+    const GenerationStats& s = workers_[i].stats;
+    stats_.prompt_tokens += s.prompt_tokens;
+    stats_.generated_tokens += s.generated_tokens;
+    stats_.decode_steps += s.decode_steps;
+    stats_.prefills += s.prefills;
+  }
+  stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+void RolloutEngine::run_worker(Worker& w, const std::vector<Prompt>& prompts, int64_t n_samples,
+                               const SamplingConfig& sampling, std::vector<Completion>& out) {
+  c10::InferenceMode inference;  // thread-local: every worker sets its own
+  const at::Device device = model_->embed_tokens->weight.device();
+  out.assign(prompts.size() * static_cast<size_t>(n_samples), Completion{});
   std::vector<int64_t> free_slots;
-  for (int64_t s = cfg_.max_batch - 1; s >= 0; --s) free_slots.push_back(s);
+  for (int64_t s = w.cache.n_slot() - 1; s >= 0; --s) free_slots.push_back(s);
   std::vector<Sequence> active;
   size_t next = 0;
   while (true) {
-    admit(active, free_slots, next, prompts, n_samples, sampling, out);
+    admit(w, active, free_slots, next, prompts, n_samples, sampling, out);
     if (active.empty()) break;
     const int64_t S = static_cast<int64_t>(active.size());
     std::vector<int64_t> tokens(S), positions(S), slots(S);
@@ -171,15 +215,15 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
                             s.completion.token_ids.size());
     }
     at::Tensor logits = model_->forward_decode(at::tensor(tokens).to(device), at::tensor(positions).to(device),
-                                               at::tensor(slots).to(device), cache_, t_len);
+                                               at::tensor(slots).to(device), w.cache, t_len);
     at::Tensor logp = policy::scaled_log_softmax(logits, temperature_for_logprobs(sampling));
     at::Tensor tok = sample_tokens(logp, u, sampling);
     at::Tensor lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kCPU);
     tok = tok.to(at::kCPU);
     const int64_t* tok_p = tok.data_ptr<int64_t>();
     const float* lp_p = lp.data_ptr<float>();
-    ++stats_.decode_steps;
-    stats_.generated_tokens += S;
+    ++w.stats.decode_steps;
+    w.stats.generated_tokens += S;
     std::vector<Sequence> still;
     still.reserve(active.size());
     for (int64_t i = 0; i < S; ++i) {
@@ -194,8 +238,6 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
     }
     active.swap(still);
   }
-  stats_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return out;
 }
 
 }  // namespace grpo::rollout

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "policy/tokenizer/tokenizer.h"
@@ -15,7 +16,8 @@
 namespace grpo::rollout {
 
 struct EngineConfig {
-  int64_t max_batch = 512;     // concurrent sequences (KV cache slots)
+  int64_t max_batch = 512;     // concurrent sequences (KV cache slots), split among the workers
+  int64_t n_workers = 1;       // threads, each generating a contiguous share of the prompts with its own cache
   int64_t max_seq_len = 256;   // prompt + completion tokens a slot can hold
   std::vector<int64_t> stop_token_ids;  // besides the tokenizer's EOS
 };
@@ -37,6 +39,7 @@ class RolloutEngine {
   std::vector<Completion> generate(const std::vector<Prompt>& prompts, int64_t n_samples,
                                    const SamplingConfig& sampling);
 
+  // Summed over workers; seconds is the wall-clock time of the call.
   const GenerationStats& last_stats() const { return stats_; }
   // Weight sync, colocated: the engine reads the learner's tensors directly, so a sync only bumps the version
   // stamped on completions.
@@ -45,7 +48,14 @@ class RolloutEngine {
 
  private:
   struct Sequence;
-  void admit(std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
+  struct Worker {
+    policy::KVCache cache;
+    GenerationStats stats;
+  };
+  // The continuous-batching loop of one worker over its prompts; out holds n_samples per prompt.
+  void run_worker(Worker& w, const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
+                  std::vector<Completion>& out);
+  void admit(Worker& w, std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
              const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
              std::vector<Completion>& out);
   // Appends `token` (sampled with `logprob`) to seq; returns true when the sequence is finished.
@@ -55,7 +65,7 @@ class RolloutEngine {
   policy::Transformer model_;
   std::shared_ptr<const policy::Tokenizer> tokenizer_;
   EngineConfig cfg_;
-  policy::KVCache cache_;
+  std::vector<Worker> workers_;
   GenerationStats stats_;
   int64_t version_ = 0;
 };

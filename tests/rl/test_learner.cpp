@@ -91,26 +91,56 @@ TEST_CASE("a GRPO step raises the log-prob of positive-advantage sequences", "[c
   CHECK(seq_logprob(m, s, 1) < before_bad);
 }
 
-TEST_CASE("micro-batching does not change the gradient", "[cpu]") {
+TEST_CASE("micro-batching and worker threads do not change the gradient", "[cpu]") {
   Seqs s = make_seqs(12);
   std::vector<float> adv = {1, -1, 0.5, -0.5, 2, 0, 1, -1, 0.3, -0.3, 1, -2};
-  std::vector<at::Tensor> grads;
-  for (int64_t budget : {int64_t{1} << 20, int64_t{14}}) {
+  std::vector<at::Tensor> grads, weights;
+  // (token budget, workers): one pass; micro-batches of one or two rows; two data-parallel threads.
+  for (auto [budget, workers] : {std::pair<int64_t, int64_t>{1 << 20, 1}, {14, 1}, {1 << 20, 2}, {14, 2}}) {
     policy::Transformer m = make_model(9);
     set_old_logprobs(s, m);
     LearnerConfig cfg;
-    cfg.micro_batch_tokens = budget;  // 14: one or two rows per micro-batch
+    cfg.micro_batch_tokens = budget;
+    cfg.n_workers = workers;
     // NOTE: the load-balancing loss is computed per micro-batch (as HF computes it per forward): not additive.
     cfg.aux_loss_coef = 0.0;
     Learner learner(m, cfg);
     learner.grpo_update(s.pack(adv, true));
-    std::vector<at::Tensor> flat;  // the gradients stay in .grad after the step
-    for (auto& p : m->parameters()) flat.push_back(p.grad().reshape({-1}));
+    std::vector<at::Tensor> flat, flat_w;  // the gradients stay in .grad after the step
+    for (auto& p : m->parameters()) {
+      flat.push_back(p.grad().reshape({-1}));
+      flat_w.push_back(p.detach().reshape({-1}));
+    }
     grads.push_back(at::cat(flat));
+    weights.push_back(at::cat(flat_w));
   }
   const double scale = grads[0].abs().max().item<double>();
   CHECK(scale > 0);
-  CHECK((grads[0] - grads[1]).abs().max().item<double>() < 1e-5 * scale);
+  for (size_t i = 1; i < grads.size(); ++i) {
+    INFO("configuration " << i);
+    CHECK((grads[0] - grads[i]).abs().max().item<double>() < 1e-5 * scale);
+  }
+}
+
+TEST_CASE("worker replicas follow the model's weights across steps", "[cpu]") {
+  Seqs s = make_seqs(10);
+  std::vector<float> adv = {1, -1, 0.5, -0.5, 2, 0, 1, -1, 0.3, -0.3};
+  std::vector<double> after;
+  for (int64_t workers : {1, 2}) {
+    policy::Transformer m = make_model(4);
+    LearnerConfig cfg;
+    cfg.n_workers = workers;
+    cfg.aux_loss_coef = 0.0;
+    cfg.optim.lr = 1e-3;
+    Learner learner(m, cfg);
+    for (int step = 0; step < 3; ++step) {
+      set_old_logprobs(s, m);
+      learner.grpo_update(s.pack(adv, true));
+    }
+    after.push_back(seq_logprob(m, s, 0));
+  }
+  // Stale replicas would compute step 2 and 3 gradients at old weights and drift apart.
+  CHECK(after[1] == Approx(after[0]).epsilon(1e-4));
 }
 
 TEST_CASE("learning-rate schedule: warm-up, constant, cosine", "[cpu]") {

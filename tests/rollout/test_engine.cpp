@@ -34,9 +34,10 @@ struct Fixture {
     }
     return out;
   }
-  rollout::RolloutEngine engine(int64_t max_batch) const {
+  rollout::RolloutEngine engine(int64_t max_batch, int64_t workers = 1) const {
     rollout::EngineConfig ec;
     ec.max_batch = max_batch;
+    ec.n_workers = workers;
     ec.max_seq_len = 48;
     return rollout::RolloutEngine(model, tok, ec);
   }
@@ -72,7 +73,7 @@ TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens", 
   }
 }
 
-TEST_CASE("the same seed gives the same samples at batch sizes 1 and 16", "[cpu]") {
+TEST_CASE("the same seed gives the same samples at batch sizes 1 and 16, and with 2 workers", "[cpu]") {
   Fixture f;
   auto prompts = f.prompts(8);
   auto one = f.engine(1).generate(prompts, 2, sampling(1.0));
@@ -87,6 +88,9 @@ TEST_CASE("the same seed gives the same samples at batch sizes 1 and 16", "[cpu]
     if (i > 0 && one[i].token_ids != one[i - 1].token_ids) ++distinct;
   }
   CHECK(distinct > 8);  // real sampling, not one repeated sequence
+  // Two worker threads with their own caches draw the same samples.
+  auto threaded = f.engine(16, 2).generate(prompts, 2, sampling(1.0));
+  for (size_t i = 0; i < one.size(); ++i) CHECK(threaded[i].token_ids == one[i].token_ids);
   // A different seed gives different samples.
   auto other_seed = sampling(1.0);
   other_seed.seed = 43;
