@@ -83,6 +83,11 @@ std::string format_field(const Field& field) {
   if (auto p = std::get_if<float*>(&field)) return format_real(**p, true);
   if (auto p = std::get_if<bool*>(&field)) return **p ? "true" : "false";
   if (auto p = std::get_if<std::string*>(&field)) return quote_string(**p);
+  if (auto p = std::get_if<std::vector<std::string>*>(&field)) {
+    std::string out = "[";
+    for (size_t i = 0; i < (*p)->size(); ++i) out += (i ? ", " : "") + quote_string((**p)[i]);
+    return out + "]";
+  }
   const auto& values = *std::get<std::vector<int64_t>*>(field);
   std::string out = "[";
   for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
@@ -90,7 +95,7 @@ std::string format_field(const Field& field) {
 }
 
 const char* type_name(const Field& field) {
-  static const char* const kNames[] = {"int", "int", "float", "float", "bool", "string", "int[]"};
+  static const char* const kNames[] = {"int", "int", "float", "float", "bool", "string", "int[]", "string[]"};
   return kNames[field.index()];
 }
 
@@ -155,6 +160,19 @@ void assign(const Field& field, const toml::node& node, const std::string& key,
     if (!node.is_string()) fail_type(key, "a string", describe(node), where,
                                      "put the value in double quotes");
     **p = node.as_string()->get();
+  } else if (auto p = std::get_if<std::vector<std::string>*>(&field)) {
+    const char* kArray = "write an array of strings such as [\"a\", \"b\"]";
+    const toml::array* array = node.as_array();
+    if (!array) fail_type(key, "an array of strings", describe(node), where, kArray);
+    std::vector<std::string> values;
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& item = *array->get(i);
+      if (!item.is_string()) {
+        fail_type(key, "an array of strings", str(describe(item), " at index ", i), where, kArray);
+      }
+      values.push_back(item.as_string()->get());
+    }
+    **p = std::move(values);
   } else {
     const char* kArray = "write an array such as [1, 2]";
     const toml::array* array = node.as_array();
@@ -237,6 +255,9 @@ void ConfigSchema::add(const std::string& key, std::string* field, std::string h
   add_entry(key, field, std::move(help));
 }
 void ConfigSchema::add(const std::string& key, std::vector<int64_t>* field, std::string help) {
+  add_entry(key, field, std::move(help));
+}
+void ConfigSchema::add(const std::string& key, std::vector<std::string>* field, std::string help) {
   add_entry(key, field, std::move(help));
 }
 

@@ -19,6 +19,7 @@ namespace grpo::recipes {
 //   string       a TOML string; on the command line also bare text: name=x, model.path=/a/b.
 //                A value starting with '"' or '\'' is read as a quoted TOML string.
 //   int array    a TOML array of integers: task.sizes=[1,2].
+//   string array a TOML array of strings: rollout.stop=["</answer>"].
 // A table or array where a scalar is expected is an error. Every error is one line naming the key
 // and where it came from, ending with a hint. On error some fields may already be updated; errors
 // are meant to be fatal.
@@ -26,7 +27,7 @@ class ConfigSchema {
  public:
   // A pointer to one bound field, of one of the supported types.
   using Field = std::variant<int64_t*, int*, double*, float*, bool*, std::string*,
-                             std::vector<int64_t>*>;
+                             std::vector<int64_t>*, std::vector<std::string>*>;
 
   // Binds `key` to `field`. The field's current value is the default. `help` is one line: meaning,
   // unit, origin ("upper clip epsilon; DAPO"). REQUIRES: `field` outlives the schema.
@@ -37,6 +38,7 @@ class ConfigSchema {
   void add(const std::string& key, bool* field, std::string help);
   void add(const std::string& key, std::string* field, std::string help);
   void add(const std::string& key, std::vector<int64_t>* field, std::string help);
+  void add(const std::string& key, std::vector<std::string>* field, std::string help);
 
   // A check run by validate(), after files and overrides are applied; it throws via GRPO_CHECK.
   void add_check(std::function<void()> check);

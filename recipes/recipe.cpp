@@ -81,6 +81,7 @@ void Recipe::bind() {
   s.add("rollout.top_p", &cfg.sampling.top_p, "nucleus sampling mass; 1 = off");
   s.add("rollout.top_k", &cfg.sampling.top_k, "keep the k most likely tokens; 0 = off");
   s.add("rollout.max_new_tokens", &cfg.sampling.max_new_tokens, "completion token budget");
+  s.add("rollout.stop", &cfg.engine.stop_tokens, "tokens that end a completion besides EOS, e.g. [\"</answer>\"]");
   s.add("rollout.max_batch", &cfg.engine.max_batch, "concurrent sequences (KV cache slots)");
   s.add("rollout.max_seq_len", &cfg.engine.max_seq_len, "prompt + completion tokens per KV cache slot");
 

@@ -35,6 +35,13 @@ RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const po
   GRPO_CHECK(cfg_.max_batch > 0, "rollout max_batch must be > 0, got ", cfg_.max_batch);
   GRPO_CHECK(cfg_.max_seq_len > 1, "rollout max_seq_len must be > 1, got ", cfg_.max_seq_len);
   GRPO_CHECK(cfg_.n_workers >= 1, "rollout n_workers must be >= 1, got ", cfg_.n_workers);
+  stop_ids_.push_back(tokenizer_->eos_id());
+  for (const std::string& s : cfg_.stop_tokens) {
+    const int64_t id = tokenizer_->token_to_id(s);
+    GRPO_CHECK(id >= 0, "rollout stop token '", s, "' is not a single token of this tokenizer; hint: stop tokens "
+               "must be special tokens such as </answer>");
+    stop_ids_.push_back(id);
+  }
 }
 
 namespace {
@@ -45,8 +52,7 @@ bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, cons
   seq.completion.token_ids.push_back(token);
   seq.completion.logprobs.push_back(logprob);
   seq.last_token = token;
-  bool stop = token == tokenizer_->eos_id() ||
-              std::find(cfg_.stop_token_ids.begin(), cfg_.stop_token_ids.end(), token) != cfg_.stop_token_ids.end();
+  const bool stop = std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end();
   if (stop) {
     seq.completion.finish_reason = FinishReason::stop;
     return true;
@@ -63,8 +69,9 @@ bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, cons
 void RolloutEngine::finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out) {
   Completion& c = seq.completion;
   c.finish_reason = reason;
+  // The text keeps a stop token such as </answer> (the verifier reads it) but not EOS.
   std::vector<int64_t> body = c.token_ids;
-  if (reason == FinishReason::stop && !body.empty()) body.pop_back();
+  if (reason == FinishReason::stop && !body.empty() && body.back() == tokenizer_->eos_id()) body.pop_back();
   c.text = tokenizer_->decode(body);
   c.policy_version = version_;
   out[seq.out_index] = std::move(c);

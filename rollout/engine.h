@@ -19,7 +19,7 @@ struct EngineConfig {
   int64_t max_batch = 512;     // concurrent sequences (KV cache slots), split among the workers
   int64_t n_workers = 1;       // threads, each generating a contiguous share of the prompts with its own cache
   int64_t max_seq_len = 256;   // prompt + completion tokens a slot can hold
-  std::vector<int64_t> stop_token_ids;  // besides the tokenizer's EOS
+  std::vector<std::string> stop_tokens;  // besides the tokenizer's EOS; each must be one token (e.g. "</answer>")
 };
 
 struct GenerationStats {
@@ -65,6 +65,7 @@ class RolloutEngine {
   policy::Transformer model_;
   std::shared_ptr<const policy::Tokenizer> tokenizer_;
   EngineConfig cfg_;
+  std::vector<int64_t> stop_ids_;  // EOS and the stop tokens
   std::vector<Worker> workers_;
   GenerationStats stats_;
   int64_t version_ = 0;

@@ -390,3 +390,21 @@ TEST_CASE("schema misuse is caught at add()", "[cpu]") {
   REQUIRE_THROWS_WITH(s.add("rl.x", &x, ""), Contains("'rl.x' needs one line of help"));
   CHECK_FALSE(s.has_key("rl.x"));
 }
+
+TEST_CASE("string arrays: file, override, wrong types, round trip", "[cpu]") {
+  std::vector<std::string> stop = {"</answer>"};
+  ConfigSchema s;
+  s.add("rollout.stop", &stop, "stop tokens");
+  s.load_toml_string("[rollout]\nstop = [\"a\", \"<b>\"]\n", "x.toml");
+  CHECK(stop == std::vector<std::string>{"a", "<b>"});
+  s.apply_override("rollout.stop=[]");
+  CHECK(stop.empty());
+  s.apply_override("rollout.stop=[\"</answer>\", \"q\\\"uote\"]");
+  CHECK(stop == std::vector<std::string>{"</answer>", "q\"uote"});
+  REQUIRE_THROWS_WITH(s.apply_override("rollout.stop=[1]"), Contains("'rollout.stop'") && Contains("index 0"));
+  REQUIRE_THROWS_WITH(s.load_toml_string("rollout.stop = \"x\"\n", "y.toml"),
+                      Contains("'rollout.stop'") && Contains("array of strings"));
+  std::vector<std::string> saved = stop;
+  s.load_toml_string(s.to_toml(), "round trip");
+  CHECK(stop == saved);
+}

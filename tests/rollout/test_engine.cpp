@@ -2,6 +2,8 @@
 // composition, sampling filters behave, and generation stops where it should.
 #include "tests/catch_torch.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 
 #include "policy/tokenizer/char_tokenizer.h"
@@ -152,9 +154,36 @@ TEST_CASE("generation stops at EOS, at max_new_tokens and at the cache's end", "
       CHECK(c.token_ids.size() == 7);
     }
   }
-  // A custom stop token ends sequences too (use the most common first token of the greedy run).
+  // A stop token ends a completion at its first occurrence and stays in the text (</answer> must reach the
+  // verifier); pick the most frequent non-EOS token of the run above.
+  std::map<int64_t, int> freq;
+  for (const Completion& c : out) {
+    for (int64_t t : c.token_ids) freq[t] += t != f.tok->eos_id();
+  }
+  const int64_t common = std::max_element(freq.begin(), freq.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  rollout::EngineConfig with_stop;
+  with_stop.max_seq_len = 48;
+  with_stop.stop_tokens = {f.tok->decode({common})};
+  auto stopped = rollout::RolloutEngine(f.model, f.tok, with_stop).generate(prompts, 4, sampling(1.0, 7));
+  int ended_by_it = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto first = std::find(out[i].token_ids.begin(), out[i].token_ids.end(), common);
+    if (first == out[i].token_ids.end()) {
+      CHECK(stopped[i].token_ids == out[i].token_ids);
+      continue;
+    }
+    ++ended_by_it;
+    CHECK(stopped[i].token_ids == std::vector<int64_t>(out[i].token_ids.begin(), first + 1));
+    CHECK(stopped[i].finish_reason == rollout::FinishReason::stop);
+    CHECK(stopped[i].text.back() == f.tok->decode({common}).back());
+  }
+  CHECK(ended_by_it > 0);
+  rollout::EngineConfig bad;
+  bad.stop_tokens = {"<nope>"};
+  REQUIRE_THROWS_WITH(rollout::RolloutEngine(f.model, f.tok, bad), Catch::Contains("<nope>"));
+  // The cache's end: a slot of 10 positions holds at most 10 tokens, plus the last one sampled.
   rollout::EngineConfig ec;
-  ec.max_seq_len = 10;  // prompts of 4..8 tokens: the cache, not max_new_tokens, ends most sequences
+  ec.max_seq_len = 10;
   auto tight = rollout::RolloutEngine(f.model, f.tok, ec).generate(prompts, 1, sampling(1.0, 50));
   for (size_t i = 0; i < tight.size(); ++i) {
     CHECK(static_cast<int64_t>(prompts[i].token_ids.size() + tight[i].token_ids.size()) <= 10 + 1);
