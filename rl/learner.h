@@ -34,7 +34,7 @@ struct LearnerConfig {
   OptimConfig optim;
   LossConfig loss;
   double temperature = 1.0;            // logits / temperature, as the rollout sampled (ratio starts at 1)
-  int64_t micro_batch_tokens = 16384;  // padded tokens per forward/backward
+  int64_t micro_batch_tokens = 1024;   // padded tokens per forward/backward (small is fast on CPU caches)
   int64_t n_workers = 1;               // data-parallel threads, each with a replica of the model
   double aux_loss_coef = 0.01;         // Switch load-balancing loss weight, per micro-batch (as HF per forward); 0 = off
 };
