@@ -43,26 +43,23 @@ void ModelConfig::validate() const {
   GRPO_CHECK(max_position_embeddings > 0, "max_position_embeddings must be > 0, got ", max_position_embeddings);
 }
 
-int64_t ModelConfig::n_params() const {
-  int64_t attn = n_embd * n_head * head_dim * 2 + n_embd * n_kv_head * head_dim * 2 + 2 * head_dim;
-  int64_t total = n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_embd;
-  for (int64_t i = 0; i < n_layer; ++i) {
-    int64_t ffn = is_moe_layer(i) ? n_expert * 3 * n_embd * n_ff_expert + n_expert * n_embd : 3 * n_embd * n_ff;
-    total += attn + ffn + 2 * n_embd;
+namespace {
+// Parameters of the model; with `active`, only the K experts a token uses are counted in MoE layers.
+int64_t count_params(const ModelConfig& c, bool active) {
+  const int64_t attn = c.n_embd * c.n_head * c.head_dim * 2 + c.n_embd * c.n_kv_head * c.head_dim * 2 + 2 * c.head_dim;
+  int64_t total = c.n_vocab * c.n_embd * (c.tie_word_embeddings ? 1 : 2) + c.n_embd;
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const int64_t experts = active ? c.n_expert_used : c.n_expert;
+    const int64_t ffn =
+        c.is_moe_layer(i) ? experts * 3 * c.n_embd * c.n_ff_expert + c.n_expert * c.n_embd : 3 * c.n_embd * c.n_ff;
+    total += attn + ffn + 2 * c.n_embd;
   }
   return total;
 }
+}  // namespace
 
-int64_t ModelConfig::n_active_params() const {
-  int64_t attn = n_embd * n_head * head_dim * 2 + n_embd * n_kv_head * head_dim * 2 + 2 * head_dim;
-  int64_t total = n_vocab * n_embd * (tie_word_embeddings ? 1 : 2) + n_embd;
-  for (int64_t i = 0; i < n_layer; ++i) {
-    int64_t ffn =
-        is_moe_layer(i) ? n_expert_used * 3 * n_embd * n_ff_expert + n_expert * n_embd : 3 * n_embd * n_ff;
-    total += attn + ffn + 2 * n_embd;
-  }
-  return total;
-}
+int64_t ModelConfig::n_params() const { return count_params(*this, false); }
+int64_t ModelConfig::n_active_params() const { return count_params(*this, true); }
 
 namespace {
 

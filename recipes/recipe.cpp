@@ -91,6 +91,8 @@ void Recipe::bind() {
   s.add("eval.model", &cfg.eval.model, "`grpo eval` checkpoint: sft, grpo, latest or a directory");
 
   s.add_check([this] {
+    cfg.sft.optim.total_steps = cfg.sft.steps;  // the cosine schedules span their phase
+    cfg.learner.optim.total_steps = cfg.grpo.steps;
     GRPO_CHECK(cfg.run.seed >= 0, "run.seed must be >= 0, got ", cfg.run.seed);
     GRPO_CHECK(cfg.run.save_every >= 0 && cfg.run.keep_checkpoints >= 0 && cfg.run.pool_threads > 0,
                "run.save_every and run.keep_checkpoints must be >= 0 and run.pool_threads > 0");
@@ -99,8 +101,8 @@ void Recipe::bind() {
     cfg.task.validate();
     cfg.grpo.validate();
     cfg.sampling.validate();
-    cfg.sft.optim.validate();
-    cfg.learner.optim.validate();
+    cfg.sft.optim.validate("sft.");
+    cfg.learner.optim.validate("rl.");
   });
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "kernels/check.h"
+#include "kernels/hash.h"
 #include "rewards/countdown.h"
 #include "rl/countdown_solver.h"
 
@@ -22,13 +23,6 @@ void CountdownTaskConfig::validate() const {
 }
 
 namespace {
-
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 int digits(int64_t v) { return static_cast<int>(std::to_string(v).size()); }
 

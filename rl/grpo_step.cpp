@@ -11,9 +11,9 @@
 namespace grpo::rl {
 
 void GrpoConfig::validate() const {
-  GRPO_CHECK(steps >= 0, "grpo.steps must be >= 0, got ", steps);
-  GRPO_CHECK(prompts_per_step > 0, "grpo.prompts_per_step must be > 0, got ", prompts_per_step);
-  GRPO_CHECK(group_size >= 2, "grpo.group_size must be >= 2 (advantages compare samples of a group), got ",
+  GRPO_CHECK(steps >= 0, "rl.steps must be >= 0, got ", steps);
+  GRPO_CHECK(prompts_per_step > 0, "rl.prompts_per_step must be > 0, got ", prompts_per_step);
+  GRPO_CHECK(group_size >= 2, "rl.group_size must be >= 2 (advantages compare samples of a group), got ",
              group_size);
 }
 

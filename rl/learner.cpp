@@ -15,14 +15,15 @@
 
 namespace grpo::rl {
 
-void OptimConfig::validate() const {
-  GRPO_CHECK(lr > 0, "learning rate must be > 0, got ", lr);
-  GRPO_CHECK(schedule == "constant" || schedule == "cosine", "schedule must be constant or cosine, got '", schedule,
-             "'");
-  GRPO_CHECK(warmup_steps >= 0, "warmup_steps must be >= 0, got ", warmup_steps);
-  GRPO_CHECK(schedule != "cosine" || total_steps > 0, "a cosine schedule needs total_steps > 0");
-  GRPO_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "AdamW betas must be in [0, 1)");
-  GRPO_CHECK(grad_clip >= 0, "grad_clip must be >= 0 (0 = off), got ", grad_clip);
+void OptimConfig::validate(const std::string& prefix) const {
+  GRPO_CHECK(lr > 0, prefix, "lr must be > 0, got ", lr);
+  GRPO_CHECK(schedule == "constant" || schedule == "cosine", prefix, "schedule must be constant or cosine, got '",
+             schedule, "'");
+  GRPO_CHECK(warmup_steps >= 0, prefix, "warmup_steps must be >= 0, got ", warmup_steps);
+  GRPO_CHECK(schedule != "cosine" || total_steps > 0, prefix, "schedule = cosine needs ", prefix, "steps > 0");
+  GRPO_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, prefix, "beta1 and ", prefix,
+             "beta2 must be in [0, 1)");
+  GRPO_CHECK(grad_clip >= 0, prefix, "grad_clip must be >= 0 (0 = off), got ", grad_clip);
 }
 
 namespace {

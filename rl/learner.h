@@ -27,7 +27,8 @@ struct OptimConfig {
   double beta2 = 0.99;
   double eps = 1e-8;
   double grad_clip = 1.0;        // max global grad norm; 0 = off
-  void validate() const;
+  // prefix: the recipe section in messages ("rl.", "sft.").
+  void validate(const std::string& prefix = "") const;
 };
 
 struct LearnerConfig {

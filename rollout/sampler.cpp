@@ -2,6 +2,7 @@
 #include "rollout/sampler.h"
 
 #include "kernels/check.h"
+#include "kernels/hash.h"
 
 namespace grpo::rollout {
 
@@ -11,15 +12,6 @@ void SamplingConfig::validate() const {
   GRPO_CHECK(top_k >= 0, "top_k must be >= 0 (0 = off), got ", top_k);
   GRPO_CHECK(max_new_tokens > 0, "max_new_tokens must be > 0, got ", max_new_tokens);
 }
-
-namespace {
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 double stream_uniform(uint64_t seed, uint64_t prompt_id, uint64_t sample_index, uint64_t step) {
   uint64_t h = mix64(seed);
