@@ -23,6 +23,8 @@ TrainBatch pack_sequences(const std::vector<SequenceParts>& parts, int64_t pad_i
   at::Tensor old = has_logprobs ? at::zeros({N, T - 1}, at::kFloat) : at::Tensor();
   auto tok_a = tokens.accessor<int64_t, 2>();
   auto mask_a = mask.accessor<float, 2>();
+  auto len_a = lengths.accessor<int64_t, 1>();
+  auto adv_a = adv.accessor<float, 1>();
   for (int64_t i = 0; i < N; ++i) {
     const SequenceParts& p = parts[static_cast<size_t>(i)];
     GRPO_CHECK(!p.prompt->empty(), "pack_sequences: sequence ", i, " has an empty prompt");
@@ -38,8 +40,8 @@ TrainBatch pack_sequences(const std::vector<SequenceParts>& parts, int64_t pad_i
       auto old_a = old.accessor<float, 2>();
       for (int64_t t = 0; t < L; ++t) old_a[i][P + t - 1] = (*p.logprobs)[static_cast<size_t>(t)];
     }
-    lengths[i] = P + L;
-    adv[i] = p.advantage;
+    len_a[i] = P + L;
+    adv_a[i] = p.advantage;
   }
   TrainBatch b;
   b.tokens = tokens.to(device);

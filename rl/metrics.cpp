@@ -27,6 +27,8 @@ JsonlWriter::JsonlWriter(const std::string& path, int64_t keep_through_step) : p
     in.close();
     std::ofstream rewrite(path, std::ios::trunc);
     for (const auto& k : kept) rewrite << k << "\n";
+  } else {
+    std::ofstream truncate(path, std::ios::trunc);
   }
   out_.open(path, std::ios::app);
   GRPO_CHECK(out_.good(), "cannot open ", path, " for writing; hint: check the run directory's permissions");

@@ -13,8 +13,8 @@ namespace grpo::rl {
 
 class JsonlWriter {
  public:
-  // Appends to `path`; with `keep_through_step` >= 0, first drops records whose "step" is larger (a resumed
-  // run rewrites the steps after its checkpoint).
+  // With keep_through_step >= 0 (a resumed run), keeps the records up to that "step" and appends after them
+  // (the steps after the checkpoint are rewritten); otherwise starts the file empty.
   JsonlWriter(const std::string& path, int64_t keep_through_step = -1);
   void write(const nlohmann::json& record);
   const std::string& path() const { return path_; }

@@ -133,7 +133,10 @@ struct Start {
 template <typename Fallback>
 Start resolve_start(const std::string& dir, const RunConfig& run, const at::Device& device, Fallback fallback) {
   Start s;
-  if (run.resume) s.checkpoint = latest_checkpoint(dir);
+  if (run.resume) {
+    s.checkpoint = latest_checkpoint(dir);
+    if (!s.checkpoint) std::fprintf(stderr, "run.resume: no checkpoint under %s yet; starting from the beginning\n", dir.c_str());
+  }
   if (s.checkpoint) {
     s.policy = policy::load_policy(*s.checkpoint, device);
     TrainerState st = read_trainer_state(*s.checkpoint);
