@@ -44,11 +44,19 @@ small=(run.out_dir="$work/run" model.preset=test-moe task.eval_size=50 sft.batch
 # Ctrl-C in the middle of GRPO.
 "$grpo" train "$recipe" "${small[@]}" rl.steps=100000 2>"$work/train.log" &
 pid=$!
+# latest_step: the highest finished checkpoint step (0 if none). Steps take milliseconds here and older
+# checkpoints are pruned (keep_checkpoints=2), so wait for "at least step 4", not for one directory.
+latest_step() {
+  local last
+  last=$(ls "$work/run/grpo/checkpoints" 2>/dev/null | grep '^step_[0-9]*$' | sort | tail -1)
+  [ -n "$last" ] && echo $((10#${last#step_})) || echo 0
+}
 for _ in $(seq 1 600); do
-  [ -d "$work/run/grpo/checkpoints/step_000004" ] && break
+  [ "$(latest_step)" -ge 4 ] && break
+  kill -0 $pid 2>/dev/null || fail "training ended early: $(tail -3 "$work/train.log")"
   sleep 0.1
 done
-[ -d "$work/run/grpo/checkpoints/step_000004" ] || { kill -9 $pid; fail "no GRPO checkpoint after 60 s"; }
+[ "$(latest_step)" -ge 4 ] || { kill -9 $pid; fail "no GRPO checkpoint at step >= 4 after 60 s: $(tail -3 "$work/train.log")"; }
 kill -INT $pid
 wait $pid
 rc=$?
