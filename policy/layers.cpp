@@ -1,10 +1,14 @@
 // Building blocks of the transformer; see layers.h.
 #include "policy/layers.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace grpo::policy {
 
-LinearImpl::LinearImpl(int64_t in_features, int64_t out_features) {
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
   weight = register_parameter("weight", at::empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}));
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t n_vocab, int64_t dim) {
@@ -21,28 +25,80 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) const {
   return weight * y.to(x.scalar_type());
 }
 
-SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden) {
-  gate_proj = register_module("gate_proj", Linear(dim, hidden));
-  up_proj = register_module("up_proj", Linear(dim, hidden));
-  down_proj = register_module("down_proj", Linear(hidden, dim));
+SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, const char* gate_name, const char* up_name,
+                       const char* down_name) {
+  gate_proj = register_module(gate_name, Linear(dim, hidden));
+  up_proj = register_module(up_name, Linear(dim, hidden));
+  down_proj = register_module(down_name, Linear(hidden, dim));
 }
 
 at::Tensor SwiGLUImpl::forward(const at::Tensor& x) const {
   return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
-RopeAngles rope_angles(const at::Tensor& positions, int64_t head_dim, double theta) {
-  auto opts = at::TensorOptions().dtype(at::kFloat).device(positions.device());
-  // inv_freq[i] = theta^(-2i/d), computed in fp32 as HF does.
-  at::Tensor inv_freq = 1.0 / at::pow(theta, at::arange(0, head_dim, 2, opts) / static_cast<double>(head_dim));
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;
-  return {freqs.cos(), freqs.sin()};
+namespace {
+double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
+}  // namespace
+
+Rope make_rope(int64_t dim, const RopeConfig& cfg, int64_t max_position_embeddings) {
+  Rope r;
+  r.interleaved = cfg.interleaved;
+  auto f32 = at::TensorOptions().dtype(at::kFloat);
+  // theta^(2i/d) in fp32, as transformers computes it.
+  at::Tensor pos_freqs = at::pow(cfg.theta, at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim));
+  at::Tensor inv = 1.0 / pos_freqs;
+  if (cfg.type == "linear") {
+    r.inv_freq = inv / cfg.factor;
+  } else if (cfg.type == "yarn") {
+    // YaRN (Peng et al. 2023; transformers _compute_yarn_parameters): interpolate the low frequencies by `factor`,
+    // keep the high ones, blend linearly between the correction dims of beta_fast and beta_slow rotations.
+    const double orig = static_cast<double>(cfg.original_max_position_embeddings > 0
+                                                ? cfg.original_max_position_embeddings
+                                                : max_position_embeddings);
+    auto corr_dim = [&](double rotations) {
+      return dim * std::log(orig / (rotations * 2.0 * M_PI)) / (2.0 * std::log(cfg.theta));
+    };
+    double low = corr_dim(cfg.beta_fast), high = corr_dim(cfg.beta_slow);
+    if (cfg.truncate) low = std::floor(low), high = std::ceil(high);
+    low = std::max(low, 0.0);
+    high = std::min(high, static_cast<double>(dim - 1));
+    if (low == high) high += 0.001;
+    at::Tensor ramp = ((at::arange(dim / 2, f32) - low) / (high - low)).clamp(0.0, 1.0);
+    at::Tensor extrapolate = 1.0 - ramp;
+    r.inv_freq = (1.0 / (cfg.factor * pos_freqs)) * (1.0 - extrapolate) + inv * extrapolate;
+    if (cfg.attention_factor > 0) {
+      r.attention_factor = cfg.attention_factor;
+    } else if (cfg.mscale != 0.0 && cfg.mscale_all_dim != 0.0) {
+      r.attention_factor = yarn_mscale(cfg.factor, cfg.mscale) / yarn_mscale(cfg.factor, cfg.mscale_all_dim);
+    } else {
+      r.attention_factor = yarn_mscale(cfg.factor, 1.0);
+    }
+  } else {
+    r.inv_freq = inv;
+  }
+  return r;
 }
 
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  int64_t half = x.size(-1) / 2;
-  at::Tensor x1 = x.narrow(-1, 0, half);
-  at::Tensor x2 = x.narrow(-1, half, half);
+RopeAngles rope_angles(const at::Tensor& positions, const Rope& rope) {
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * rope.inv_freq.to(positions.device());
+  RopeAngles a{freqs.cos(), freqs.sin(), rope.interleaved};
+  if (rope.attention_factor != 1.0) {
+    a.cos = a.cos * rope.attention_factor;
+    a.sin = a.sin * rope.attention_factor;
+  }
+  return a;
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const RopeAngles& rope, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  at::Tensor x1, x2;
+  if (rope.interleaved) {
+    x1 = x.slice(-1, 0, x.size(-1), 2);
+    x2 = x.slice(-1, 1, x.size(-1), 2);
+  } else {
+    x1 = x.narrow(-1, 0, half);
+    x2 = x.narrow(-1, half, half);
+  }
   at::Tensor c = cos.to(x.scalar_type()), s = sin.to(x.scalar_type());
   return at::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
 }

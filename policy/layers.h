@@ -7,13 +7,16 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include "policy/model_config.h"
+
 namespace grpo::policy {
 
-// y = x W^T, W: [out, in]. Weights start uninitialised; TransformerImpl::init_weights fills them.
+// y = x W^T (+ b), W: [out, in]. Weights start uninitialised; TransformerImpl fills them (biases with zeros).
 struct LinearImpl : torch::nn::Module {
-  LinearImpl(int64_t in_features, int64_t out_features);
-  at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight); }
+  LinearImpl(int64_t in_features, int64_t out_features, bool with_bias = false);
+  at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
   at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out], undefined unless with_bias
 };
 TORCH_MODULE(Linear);
 
@@ -33,22 +36,36 @@ struct RMSNormImpl : torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
-// down(silu(gate(x)) * up(x)): the dense MLP and every expert.
+// down(silu(gate(x)) * up(x)): the dense MLP and every expert. The three projections are registered under the
+// checkpoint's names (gate_proj/up_proj/down_proj, or Mixtral's w1/w3/w2).
 struct SwiGLUImpl : torch::nn::Module {
-  SwiGLUImpl(int64_t dim, int64_t hidden);
+  SwiGLUImpl(int64_t dim, int64_t hidden, const char* gate_name = "gate_proj", const char* up_name = "up_proj",
+             const char* down_name = "down_proj");
   at::Tensor forward(const at::Tensor& x) const;
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(SwiGLU);
 
-// cos/sin of rotary embeddings for given positions: both [..., head_dim/2] float32, positions any int shape.
+// Rotary embedding of one model: the inverse frequencies (with YaRN or linear scaling already applied, computed in
+// fp32 as transformers does), the factor on cos/sin, and the pair layout.
+struct Rope {
+  at::Tensor inv_freq;            // [dim/2] float32, CPU
+  double attention_factor = 1.0;  // multiplies cos and sin (YaRN)
+  bool interleaved = false;
+};
+Rope make_rope(int64_t dim, const RopeConfig& cfg, int64_t max_position_embeddings);
+
+// cos/sin of rotary embeddings for given positions: both [..., dim/2] float32, positions any int shape.
 struct RopeAngles {
   at::Tensor cos, sin;
+  bool interleaved = false;
 };
-RopeAngles rope_angles(const at::Tensor& positions, int64_t head_dim, double theta);
+RopeAngles rope_angles(const at::Tensor& positions, const Rope& rope);
 
-// Half-rotation ("NeoX") RoPE: y[i] = x[i] c_i - x[i+d/2] s_i ; y[i+d/2] = x[i+d/2] c_i + x[i] s_i.
-// x: [..., head_dim]; cos/sin broadcastable to [..., head_dim/2].
-at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// x: [..., dim]; cos/sin broadcastable to [..., dim/2].
+// Halves ("NeoX"): y[i] = x[i] c_i - x[i+d/2] s_i ; y[i+d/2] = x[i+d/2] c_i + x[i] s_i.
+// Interleaved (DeepSeek): pairs (x[2i], x[2i+1]) rotate by angle i; the result is written in the halves layout
+// [rotated evens, rotated odds] as transformers does. q and k get the same permutation, so q.k is unchanged.
+at::Tensor apply_rope(const at::Tensor& x, const RopeAngles& rope, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace grpo::policy

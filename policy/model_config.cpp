@@ -2,6 +2,7 @@
 #include "policy/model_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -13,46 +14,112 @@ namespace grpo::policy {
 
 using nlohmann::json;
 
+const std::vector<std::string>& supported_model_types() {
+  static const std::vector<std::string> types = {"qwen2",  "qwen3",       "qwen3_moe",  "mixtral",
+                                                  "olmoe", "deepseek_v2", "deepseek_v3"};
+  return types;
+}
+
+namespace {
+
+std::string joined_types() {
+  std::string out;
+  for (const auto& t : supported_model_types()) out += (out.empty() ? "" : ", ") + t;
+  return out;
+}
+
+// 0.1 * m * ln(s) + 1 (YaRN's attention temperature), 1 for s <= 1.
+double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
+
+}  // namespace
+
 bool ModelConfig::is_moe_layer(int64_t layer) const {
-  if (n_expert <= 0) return false;
+  if (n_expert <= 0 || layer < first_k_dense_replace) return false;
+  if (moe_layer_freq <= 0 || layer % moe_layer_freq != 0) return false;
   if (std::find(mlp_only_layers.begin(), mlp_only_layers.end(), layer) != mlp_only_layers.end()) return false;
   return decoder_sparse_step > 0 && (layer + 1) % decoder_sparse_step == 0;
 }
 
+double ModelConfig::attention_scale() const {
+  double scale = 1.0 / std::sqrt(static_cast<double>(k_dim()));
+  // DeepSeek (HF yarn_apply_mscale): the softmax temperature follows the YaRN factor.
+  if (mla() && rope.type != "default" && rope.mscale_all_dim != 0.0) {
+    const double m = yarn_mscale(rope.factor, rope.mscale_all_dim);
+    scale *= m * m;
+  }
+  return scale;
+}
+
 void ModelConfig::validate() const {
-  GRPO_CHECK(model_type == "qwen3_moe", "model_type '", model_type,
-             "' is not supported yet; supported: qwen3_moe");
+  const auto& types = supported_model_types();
+  GRPO_CHECK(std::find(types.begin(), types.end(), model_type) != types.end(), "model_type '", model_type,
+             "' is not supported; supported: ", joined_types());
   GRPO_CHECK(n_vocab > 0, "vocab_size must be > 0, got ", n_vocab);
   GRPO_CHECK(n_embd > 0, "hidden_size must be > 0, got ", n_embd);
   GRPO_CHECK(n_layer > 0, "num_hidden_layers must be > 0, got ", n_layer);
-  GRPO_CHECK(n_head > 0 && n_kv_head > 0 && n_head % n_kv_head == 0, "num_attention_heads (", n_head,
-             ") must be a positive multiple of num_key_value_heads (", n_kv_head, ")");
-  GRPO_CHECK(head_dim > 0 && head_dim % 2 == 0, "head_dim must be positive and even (RoPE rotates pairs), got ",
-             head_dim);
+  GRPO_CHECK(n_head > 0, "num_attention_heads must be > 0, got ", n_head);
+  if (mla()) {
+    GRPO_CHECK(qk_nope_head_dim >= 0 && qk_rope_head_dim > 0 && qk_rope_head_dim % 2 == 0 && v_head_dim > 0,
+               "MLA needs qk_rope_head_dim > 0 and even, qk_nope_head_dim >= 0 and v_head_dim > 0; got ",
+               qk_rope_head_dim, ", ", qk_nope_head_dim, ", ", v_head_dim);
+    GRPO_CHECK(q_lora_rank >= 0, "q_lora_rank must be >= 0 (null for a plain q_proj), got ", q_lora_rank);
+  } else {
+    GRPO_CHECK(n_kv_head > 0 && n_head % n_kv_head == 0, "num_attention_heads (", n_head,
+               ") must be a positive multiple of num_key_value_heads (", n_kv_head, ")");
+    GRPO_CHECK(head_dim > 0 && head_dim % 2 == 0, "head_dim must be positive and even (RoPE rotates pairs), got ",
+               head_dim);
+  }
   GRPO_CHECK(n_expert >= 0, "num_experts must be >= 0, got ", n_expert);
   if (n_expert > 0) {
     GRPO_CHECK(n_expert_used > 0 && n_expert_used <= n_expert, "num_experts_per_tok (", n_expert_used,
                ") must be in [1, num_experts=", n_expert, "]");
     GRPO_CHECK(n_ff_expert > 0, "moe_intermediate_size must be > 0 for an MoE model, got ", n_ff_expert);
+    if (topk_method != TopkMethod::Greedy) {
+      GRPO_CHECK(n_group > 0 && n_expert % n_group == 0 && topk_group > 0 && topk_group <= n_group, "n_group (",
+                 n_group, ") must divide the ", n_expert, " experts and topk_group (", topk_group,
+                 ") must be in [1, n_group]");
+      GRPO_CHECK(n_expert_used <= topk_group * (n_expert / n_group), "num_experts_per_tok (", n_expert_used,
+                 ") exceeds the experts of topk_group=", topk_group, " groups");
+      GRPO_CHECK(topk_method != TopkMethod::GroupTop2Bias || n_expert / n_group >= 2,
+                 "noaux_tc ranks groups by their top 2 experts; groups of ", n_expert / n_group, " are too small");
+    }
   }
   bool any_dense = false;
   for (int64_t i = 0; i < n_layer; ++i) any_dense = any_dense || !is_moe_layer(i);
   GRPO_CHECK(!any_dense || n_ff > 0, "intermediate_size must be > 0: some layers are dense");
   GRPO_CHECK(rms_norm_eps > 0, "rms_norm_eps must be > 0, got ", rms_norm_eps);
-  GRPO_CHECK(rope_theta > 0, "rope_theta must be > 0, got ", rope_theta);
+  GRPO_CHECK(rope.theta > 0, "rope_theta must be > 0, got ", rope.theta);
+  GRPO_CHECK(rope.type == "default" || rope.factor > 0, "rope factor must be > 0, got ", rope.factor);
   GRPO_CHECK(max_position_embeddings > 0, "max_position_embeddings must be > 0, got ", max_position_embeddings);
 }
 
 namespace {
-// Parameters of the model; with `active`, only the K experts a token uses are counted in MoE layers.
+// Trainable parameters; with `active`, only the K routed experts a token uses are counted in MoE layers.
 int64_t count_params(const ModelConfig& c, bool active) {
-  const int64_t attn = c.n_embd * c.n_head * c.head_dim * 2 + c.n_embd * c.n_kv_head * c.head_dim * 2 + 2 * c.head_dim;
-  int64_t total = c.n_vocab * c.n_embd * (c.tie_word_embeddings ? 1 : 2) + c.n_embd;
+  const int64_t C = c.n_embd, H = c.n_head;
+  int64_t attn = 0;
+  if (c.mla()) {
+    const int64_t qk = c.k_dim();
+    attn += c.q_lora_rank > 0 ? C * c.q_lora_rank + (c.o_bias ? c.q_lora_rank : 0) + c.q_lora_rank +
+                                    c.q_lora_rank * H * qk
+                              : C * H * qk;
+    attn += C * (c.kv_lora_rank + c.qk_rope_head_dim) + (c.o_bias ? c.kv_lora_rank + c.qk_rope_head_dim : 0);
+    attn += c.kv_lora_rank + c.kv_lora_rank * H * (c.qk_nope_head_dim + c.v_head_dim);
+    attn += H * c.v_head_dim * C + (c.o_bias ? C : 0);
+  } else {
+    const int64_t q = H * c.head_dim, kv = c.n_kv_head * c.head_dim;
+    attn += C * (q + 2 * kv) + (c.qkv_bias ? q + 2 * kv : 0) + q * C + (c.o_bias ? C : 0);
+    if (c.qk_norm == QKNorm::PerHead) attn += 2 * c.head_dim;
+    if (c.qk_norm == QKNorm::Full) attn += q + kv;
+  }
+  int64_t total = c.n_vocab * C * (c.tie_word_embeddings ? 1 : 2) + C;
   for (int64_t i = 0; i < c.n_layer; ++i) {
-    const int64_t experts = active ? c.n_expert_used : c.n_expert;
-    const int64_t ffn =
-        c.is_moe_layer(i) ? experts * 3 * c.n_embd * c.n_ff_expert + c.n_expert * c.n_embd : 3 * c.n_embd * c.n_ff;
-    total += attn + ffn + 2 * c.n_embd;
+    int64_t ffn = 3 * C * c.n_ff;
+    if (c.is_moe_layer(i)) {
+      const int64_t experts = active ? c.n_expert_used : c.n_expert;
+      ffn = experts * 3 * C * c.n_ff_expert + c.n_expert * C + 3 * C * c.n_shared_expert * c.n_ff_expert;
+    }
+    total += attn + ffn + 2 * C;
   }
   return total;
 }
@@ -63,18 +130,92 @@ int64_t ModelConfig::n_active_params() const { return count_params(*this, true);
 
 namespace {
 
+// Reads j[key] into `out` when present and not null; a wrong type or a missing required key stops naming it.
 template <typename T>
-void read_key(const json& j, const char* key, T& out, const std::string& label, bool required) {
+bool read_key(const json& j, const char* key, T& out, const std::string& label, bool required = false) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
     GRPO_CHECK(!required, label, ": missing key '", key, "'; hint: is this a Hugging Face config.json?");
-    return;
+    return false;
   }
   try {
     out = it->get<T>();
-  } catch (const json::exception& e) {
+  } catch (const json::exception&) {
     GRPO_FAIL(label, ": key '", key, "' has the wrong type (", it->type_name(), ")");
   }
+  return true;
+}
+
+// A token id that config.json may give as a number or a list of numbers (eos of chat models): the first one.
+void read_token_id(const json& j, const char* key, int64_t& out, const std::string& label) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  if (it->is_array()) {
+    if (it->empty()) return;
+    GRPO_CHECK(it->front().is_number_integer(), label, ": key '", key, "' must hold integers");
+    out = it->front().get<int64_t>();
+    return;
+  }
+  read_key(j, key, out, label);
+}
+
+// Rotary settings: transformers v5 writes rope_parameters {rope_type, rope_theta, ...}; v4 files carry rope_theta
+// plus rope_scaling {type | rope_type, factor, ...}. Both are accepted; an unknown type stops naming it.
+void read_rope(const json& j, ModelConfig& c, const std::string& label) {
+  read_key(j, "rope_theta", c.rope.theta, label);
+  const json* params = nullptr;
+  std::string where;
+  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
+    params = &j["rope_parameters"];
+    where = label + " rope_parameters";
+  } else if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
+    params = &j["rope_scaling"];
+    where = label + " rope_scaling";
+  } else if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
+    GRPO_FAIL(label, ": rope_scaling must be an object or null");
+  }
+  double partial = 1.0;
+  read_key(j, "partial_rotary_factor", partial, label);
+  if (params != nullptr) {
+    const json& p = *params;
+    GRPO_CHECK(!p.contains("rope_theta") || !p["rope_theta"].is_object(), label,
+               ": per-layer-type rope_parameters are not supported");
+    read_key(p, "rope_theta", c.rope.theta, where);
+    read_key(p, "type", c.rope.type, where);
+    read_key(p, "rope_type", c.rope.type, where);
+    read_key(p, "partial_rotary_factor", partial, where);
+    if (c.rope.type == "linear" || c.rope.type == "yarn") read_key(p, "factor", c.rope.factor, where, true);
+    if (c.rope.type == "yarn") {
+      read_key(p, "original_max_position_embeddings", c.rope.original_max_position_embeddings, where);
+      read_key(p, "beta_fast", c.rope.beta_fast, where);
+      read_key(p, "beta_slow", c.rope.beta_slow, where);
+      read_key(p, "mscale", c.rope.mscale, where);
+      read_key(p, "mscale_all_dim", c.rope.mscale_all_dim, where);
+      read_key(p, "attention_factor", c.rope.attention_factor, where);
+      read_key(p, "truncate", c.rope.truncate, where);
+    }
+    GRPO_CHECK(c.rope.type == "default" || c.rope.type == "linear" || c.rope.type == "yarn", where,
+               ": rope type '", c.rope.type, "' is not supported; supported: default, linear, yarn");
+  }
+  GRPO_CHECK(partial == 1.0, label, ": partial_rotary_factor=", partial, " is not supported (only 1.0)");
+}
+
+// An option whose non-default value we do not implement stops the load naming it.
+template <typename T>
+void reject_unless(const json& j, const char* key, const T& supported, const std::string& label, const char* why) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  bool same = false;
+  try {
+    same = it->get<T>() == supported;
+  } catch (const json::exception&) {
+  }
+  GRPO_CHECK(same, label, ": ", key, "=", it->dump(), " is not supported (", why, ")");
+}
+
+void read_moe_common(const json& j, ModelConfig& c, const std::string& label) {
+  read_key(j, "num_experts_per_tok", c.n_expert_used, label, true);
+  read_key(j, "router_aux_loss_coef", c.router_aux_loss_coef, label);
 }
 
 }  // namespace
@@ -88,47 +229,113 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   }
   GRPO_CHECK(j.is_object(), label, ": expected a JSON object");
   ModelConfig c;
+  c.source_json = json_text;
   read_key(j, "model_type", c.model_type, label, true);
-  GRPO_CHECK(c.model_type == "qwen3_moe", label, ": model_type '", c.model_type,
-             "' is not supported yet; supported: qwen3_moe");
+  const auto& types = supported_model_types();
+  GRPO_CHECK(std::find(types.begin(), types.end(), c.model_type) != types.end(), label, ": model_type '",
+             c.model_type, "' is not supported; supported: ", joined_types());
+  const std::string& mt = c.model_type;
+  const bool deepseek = mt == "deepseek_v2" || mt == "deepseek_v3";
+
   read_key(j, "vocab_size", c.n_vocab, label, true);
   read_key(j, "hidden_size", c.n_embd, label, true);
   read_key(j, "num_hidden_layers", c.n_layer, label, true);
   read_key(j, "num_attention_heads", c.n_head, label, true);
   c.n_kv_head = c.n_head;
-  read_key(j, "num_key_value_heads", c.n_kv_head, label, false);
+  read_key(j, "num_key_value_heads", c.n_kv_head, label);
   c.head_dim = c.n_head > 0 ? c.n_embd / c.n_head : 0;
-  read_key(j, "head_dim", c.head_dim, label, false);
-  read_key(j, "intermediate_size", c.n_ff, label, false);
-  read_key(j, "moe_intermediate_size", c.n_ff_expert, label, false);
-  if (j.contains("num_local_experts")) read_key(j, "num_local_experts", c.n_expert, label, false);
-  read_key(j, "num_experts", c.n_expert, label, false);
-  read_key(j, "num_experts_per_tok", c.n_expert_used, label, false);
-  read_key(j, "norm_topk_prob", c.norm_topk_prob, label, false);
-  read_key(j, "decoder_sparse_step", c.decoder_sparse_step, label, false);
-  read_key(j, "mlp_only_layers", c.mlp_only_layers, label, false);
-  read_key(j, "router_aux_loss_coef", c.router_aux_loss_coef, label, false);
-  read_key(j, "rms_norm_eps", c.rms_norm_eps, label, false);
-  // transformers v5 moves rope_theta into rope_parameters; accept both forms.
-  if (j.contains("rope_parameters") && j["rope_parameters"].is_object()) {
-    const json& rp = j["rope_parameters"];
-    read_key(rp, "rope_theta", c.rope_theta, label + " rope_parameters", false);
-    std::string type = "default";
-    read_key(rp, "rope_type", type, label + " rope_parameters", false);
-    GRPO_CHECK(type == "default", label, ": rope_type '", type, "' is not supported yet");
-  }
-  read_key(j, "rope_theta", c.rope_theta, label, false);
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
-    GRPO_FAIL(label, ": rope_scaling is not supported yet for ", c.model_type);
-  }
+  if (!deepseek) read_key(j, "head_dim", c.head_dim, label);
+  read_key(j, "intermediate_size", c.n_ff, label);
+  read_key(j, "rms_norm_eps", c.rms_norm_eps, label);
   read_key(j, "max_position_embeddings", c.max_position_embeddings, label, true);
-  read_key(j, "tie_word_embeddings", c.tie_word_embeddings, label, false);
-  read_key(j, "initializer_range", c.initializer_range, label, false);
-  read_key(j, "bos_token_id", c.bos_token_id, label, false);
-  read_key(j, "eos_token_id", c.eos_token_id, label, false);
-  read_key(j, "pad_token_id", c.pad_token_id, label, false);
-  if (j.value("attention_bias", false)) GRPO_FAIL(label, ": attention_bias=true is not supported yet");
-  if (j.value("use_sliding_window", false)) GRPO_FAIL(label, ": use_sliding_window=true is not supported yet");
+  read_key(j, "tie_word_embeddings", c.tie_word_embeddings, label);
+  read_key(j, "initializer_range", c.initializer_range, label);
+  read_token_id(j, "bos_token_id", c.bos_token_id, label);
+  read_token_id(j, "eos_token_id", c.eos_token_id, label);
+  read_token_id(j, "pad_token_id", c.pad_token_id, label);
+  read_rope(j, c, label);
+  reject_unless(j, "hidden_act", std::string("silu"), label, "only silu SwiGLU MLPs");
+  reject_unless(j, "use_sliding_window", false, label, "sliding-window attention");
+  reject_unless(j, "quantization_config", json(), label, "quantized checkpoints; dequantise to bf16 first");
+
+  bool attention_bias = false;
+  read_key(j, "attention_bias", attention_bias, label);
+  c.qkv_bias = c.o_bias = attention_bias;
+  c.qk_norm = QKNorm::None;
+  c.norm_topk_prob = false;  // the HF default of the models that have the key
+
+  if (mt == "qwen2") {
+    c.qkv_bias = true;  // hard-coded in HF Qwen2Attention; o_proj never has one
+    c.o_bias = false;
+  } else if (mt == "qwen3" || mt == "qwen3_moe") {
+    c.qk_norm = QKNorm::PerHead;
+    if (mt == "qwen3_moe") {
+      read_key(j, "num_local_experts", c.n_expert, label);
+      read_key(j, "num_experts", c.n_expert, label);
+      read_key(j, "moe_intermediate_size", c.n_ff_expert, label, true);
+      read_key(j, "norm_topk_prob", c.norm_topk_prob, label);
+      read_key(j, "decoder_sparse_step", c.decoder_sparse_step, label);
+      read_key(j, "mlp_only_layers", c.mlp_only_layers, label);
+      read_moe_common(j, c, label);
+    }
+  } else if (mt == "mixtral") {
+    read_key(j, "num_local_experts", c.n_expert, label, true);
+    c.n_ff_expert = c.n_ff;  // Mixtral's intermediate_size is each expert's width; no dense layers
+    c.norm_topk_prob = true;  // always renormalised
+    read_moe_common(j, c, label);
+    reject_unless(j, "sliding_window", json(), label, "sliding-window attention");
+    reject_unless(j, "router_jitter_noise", 0.0, label, "router jitter");
+  } else if (mt == "olmoe") {
+    read_key(j, "num_experts", c.n_expert, label, true);
+    c.n_ff_expert = c.n_ff;  // OLMoE's intermediate_size is each expert's width; every layer is MoE
+    c.qk_norm = QKNorm::Full;
+    read_key(j, "clip_qkv", c.clip_qkv, label);
+    GRPO_CHECK(c.clip_qkv >= 0, label, ": clip_qkv must be >= 0, got ", c.clip_qkv);
+    read_key(j, "norm_topk_prob", c.norm_topk_prob, label);
+    read_moe_common(j, c, label);
+  } else {  // deepseek_v2, deepseek_v3
+    read_key(j, "q_lora_rank", c.q_lora_rank, label);
+    read_key(j, "kv_lora_rank", c.kv_lora_rank, label, true);
+    read_key(j, "qk_nope_head_dim", c.qk_nope_head_dim, label, true);
+    read_key(j, "qk_rope_head_dim", c.qk_rope_head_dim, label, true);
+    read_key(j, "v_head_dim", c.v_head_dim, label, true);
+    GRPO_CHECK(c.kv_lora_rank > 0, label, ": kv_lora_rank must be > 0, got ", c.kv_lora_rank);
+    c.head_dim = c.qk_rope_head_dim;
+    c.n_kv_head = c.n_head;  // MLA expands the latent to every head
+    c.rope.interleaved = true;
+    if (mt == "deepseek_v3") read_key(j, "rope_interleave", c.rope.interleaved, label);
+    read_key(j, "n_routed_experts", c.n_expert, label);
+    read_key(j, "n_shared_experts", c.n_shared_expert, label);
+    read_key(j, "moe_intermediate_size", c.n_ff_expert, label, c.n_expert > 0);
+    read_key(j, "first_k_dense_replace", c.first_k_dense_replace, label);
+    read_key(j, "moe_layer_freq", c.moe_layer_freq, label);
+    read_key(j, "n_group", c.n_group, label);
+    read_key(j, "topk_group", c.topk_group, label);
+    read_key(j, "routed_scaling_factor", c.routed_scaling_factor, label);
+    read_key(j, "num_nextn_predict_layers", c.n_mtp_layers, label);
+    if (c.n_expert > 0) read_moe_common(j, c, label);
+    std::string method = mt == "deepseek_v3" ? "noaux_tc" : "greedy";
+    std::string scoring = mt == "deepseek_v3" ? "sigmoid" : "softmax";
+    read_key(j, "topk_method", method, label);
+    read_key(j, "scoring_func", scoring, label);
+    if (mt == "deepseek_v3") {
+      GRPO_CHECK(method == "noaux_tc" && scoring == "sigmoid", label, ": deepseek_v3 routing is noaux_tc with "
+                 "sigmoid scores; got topk_method='", method, "', scoring_func='", scoring, "'");
+      c.router_score = RouterScore::Sigmoid;
+      c.topk_method = TopkMethod::GroupTop2Bias;
+      c.norm_topk_prob = true;  // HF default for deepseek_v3
+      read_key(j, "norm_topk_prob", c.norm_topk_prob, label);
+    } else {
+      GRPO_CHECK(scoring == "softmax", label, ": deepseek_v2 scoring_func '", scoring, "' is not supported (softmax)");
+      GRPO_CHECK(method == "greedy" || method == "group_limited_greedy", label, ": deepseek_v2 topk_method '",
+                 method, "' is not supported; supported: greedy, group_limited_greedy");
+      c.topk_method = method == "greedy" ? TopkMethod::Greedy : TopkMethod::GroupMax;
+      // NOTE: transformers' DeepseekV2 router never renormalises (norm_topk_prob is ignored there); we match it.
+      c.norm_topk_prob = false;
+    }
+    if (c.n_group <= 0) c.n_group = 1;
+    if (c.topk_group <= 0) c.topk_group = 1;
+  }
   try {
     c.validate();
   } catch (const Error& e) {
@@ -145,8 +352,16 @@ ModelConfig read_model_config(const std::string& path) {
   return parse_model_config(ss.str(), path);
 }
 
-std::string model_config_to_json(const ModelConfig& c) {
+std::string model_config_to_json(const ModelConfig& c, const std::string& dtype) {
   json j;
+  if (!c.source_json.empty()) {
+    // Written back as read: only the dtype changes (both the v4 and the v5 key).
+    j = json::parse(c.source_json);
+    j[j.contains("dtype") ? "dtype" : "torch_dtype"] = dtype;
+    return j.dump(2) + "\n";
+  }
+  GRPO_CHECK(c.model_type == "qwen3_moe", "model_config_to_json: a config without its config.json text must be "
+             "qwen3_moe (the presets), got ", c.model_type);
   j["architectures"] = {"Qwen3MoeForCausalLM"};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.n_vocab;
@@ -166,7 +381,7 @@ std::string model_config_to_json(const ModelConfig& c) {
   j["output_router_logits"] = false;
   j["hidden_act"] = "silu";
   j["rms_norm_eps"] = c.rms_norm_eps;
-  j["rope_theta"] = c.rope_theta;
+  j["rope_theta"] = c.rope.theta;
   j["rope_scaling"] = nullptr;
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["tie_word_embeddings"] = c.tie_word_embeddings;
@@ -174,7 +389,7 @@ std::string model_config_to_json(const ModelConfig& c) {
   j["attention_bias"] = false;
   j["attention_dropout"] = 0.0;
   j["use_sliding_window"] = false;
-  j["torch_dtype"] = "float32";
+  j["torch_dtype"] = dtype;
   if (c.bos_token_id >= 0) j["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) j["eos_token_id"] = c.eos_token_id;
   if (c.pad_token_id >= 0) j["pad_token_id"] = c.pad_token_id;

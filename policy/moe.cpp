@@ -1,28 +1,74 @@
 // MoE block and load-balancing loss; see moe.h.
 #include "policy/moe.h"
 
+#include <limits>
 #include <string>
 
 #include "kernels/check.h"
 
 namespace grpo::policy {
 
-MoEImpl::MoEImpl(const ModelConfig& cfg)
-    : n_expert(cfg.n_expert), n_expert_used(cfg.n_expert_used), norm_topk_prob(cfg.norm_topk_prob) {
-  gate = register_module("gate", Linear(cfg.n_embd, n_expert));
+MoEImpl::MoEImpl(const ModelConfig& c) : cfg(c) {
+  gate = register_module("gate", Linear(c.n_embd, c.n_expert));
+  if (c.router_bias()) {
+    // A buffer, not a parameter: the optimizer never touches it (HF registers it the same way).
+    score_bias = gate->register_buffer("e_score_correction_bias", at::zeros({c.n_expert}, at::kFloat));
+  }
   auto experts = register_module("experts", std::make_shared<torch::nn::Module>());
-  for (int64_t j = 0; j < n_expert; ++j) {
-    expert_list.push_back(experts->register_module(std::to_string(j), SwiGLU(cfg.n_embd, cfg.n_ff_expert)));
+  for (int64_t j = 0; j < c.n_expert; ++j) {
+    expert_list.push_back(experts->register_module(
+        std::to_string(j),
+        SwiGLU(c.n_embd, c.n_ff_expert, c.expert_gate_name(), c.expert_up_name(), c.expert_down_name())));
+  }
+  if (c.n_shared_expert > 0) {
+    shared_experts = register_module("shared_experts", SwiGLU(c.n_embd, c.n_shared_expert * c.n_ff_expert));
   }
 }
 
+std::pair<at::Tensor, at::Tensor> MoEImpl::route(const at::Tensor& logits, at::ScalarType dtype) const {
+  const int64_t T = logits.size(0), E = cfg.n_expert, K = cfg.n_expert_used;
+  at::Tensor scores = cfg.router_score == RouterScore::Sigmoid ? logits.to(at::kFloat).sigmoid()
+                                                               : at::softmax(logits, -1, at::kFloat);
+  at::Tensor choice = scores;
+  if (cfg.topk_method != TopkMethod::Greedy) {
+    const int64_t G = cfg.n_group;
+    if (cfg.topk_method == TopkMethod::GroupTop2Bias) choice = scores + score_bias;
+    at::Tensor grouped = choice.view({T, G, E / G});
+    at::Tensor group_scores = cfg.topk_method == TopkMethod::GroupMax
+                                  ? std::get<0>(grouped.max(-1))
+                                  : std::get<0>(grouped.topk(2, -1)).sum(-1);  // [T, G]
+    at::Tensor keep = at::zeros_like(group_scores, at::kBool)
+                          .scatter_(1, std::get<1>(group_scores.topk(cfg.topk_group, -1)), true);
+    at::Tensor mask = keep.unsqueeze(-1).expand({T, G, E / G}).reshape({T, E});
+    // V3 masks with -inf (official code), V2 with 0 (HF DeepseekV2TopkRouter).
+    choice = choice.masked_fill(mask.logical_not(), cfg.topk_method == TopkMethod::GroupMax
+                                                         ? 0.0
+                                                         : -std::numeric_limits<float>::infinity());
+  }
+  at::Tensor idx = std::get<1>(choice.topk(K, -1));
+  // The weights come from the unbiased scores (noaux_tc's bias only steers the selection).
+  at::Tensor w = (cfg.topk_method == TopkMethod::GroupMax ? choice : scores).gather(1, idx);
+  if (cfg.norm_topk_prob) {
+    w = cfg.router_score == RouterScore::Sigmoid ? w / (w.sum(-1, true) + 1e-20) : w / w.sum(-1, true);
+  }
+  if (cfg.routed_scaling_factor != 1.0) w = w * cfg.routed_scaling_factor;
+  return {w.to(dtype), idx};
+}
+
+void MoEImpl::update_router_bias(const at::Tensor& load, double rate) {
+  GRPO_CHECK(score_bias.defined(), "update_router_bias: this router (", cfg.model_type,
+             ") has no e_score_correction_bias; hint: the bias update is DeepSeek-V3's noaux_tc balancing");
+  at::NoGradGuard no_grad;
+  at::Tensor l = load.to(score_bias.device(), at::kFloat);
+  score_bias.add_(at::sign(l.mean() - l) * rate);
+}
+
 MoEOutput MoEImpl::forward(const at::Tensor& x) const {
-  const int64_t T = x.size(0), K = n_expert_used;
-  at::Tensor logits = gate->forward(x);                     // [T,E]
-  at::Tensor probs = at::softmax(logits, -1, at::kFloat);  // router math in fp32
-  auto [top_w, top_i] = probs.topk(K, -1);                  // [T,K]
-  if (norm_topk_prob) top_w = top_w / top_w.sum(-1, /*keepdim=*/true);
-  top_w = top_w.to(x.scalar_type());
+  const int64_t T = x.size(0), K = cfg.n_expert_used, n_expert = cfg.n_expert;
+  // Router math in fp32 (HF computes the DeepSeek router's linear in fp32 as well).
+  at::Tensor logits = cfg.router_score == RouterScore::Sigmoid ? at::linear(x.to(at::kFloat), gate->weight.to(at::kFloat))
+                                                               : gate->forward(x);  // [T,E]
+  auto [top_w, top_i] = route(logits, x.scalar_type());
 
   // Group the T*K (token, expert) pairs by expert: a stable sort keeps tokens in order inside each expert.
   at::Tensor flat_expert = top_i.reshape({-1});
@@ -43,6 +89,7 @@ MoEOutput MoEImpl::forward(const at::Tensor& x) const {
     offset += n;
   }
   GRPO_CHECK(offset == T * K, "MoE routed ", offset, " of ", T * K, " token slots");
+  if (shared_experts) y = y + shared_experts->forward(x);
   return {y, logits, counts};
 }
 

@@ -1,8 +1,11 @@
-// The sparse MoE feed-forward block of Qwen3-MoE: softmax router -> top-k -> tokens grouped by expert ->
-// SwiGLU experts -> weighted combine, and the Switch/Mixtral load-balancing loss over its router logits.
-// Experts run only on the tokens routed to them (no dense all-expert compute).
+// The sparse MoE feed-forward block: router -> top-k -> tokens grouped by expert -> SwiGLU experts -> weighted
+// combine (+ shared experts), and the Switch/Mixtral load-balancing loss over its router logits. Routers:
+// softmax + top-k (Qwen3-MoE, Mixtral, OLMoE, DeepSeek-V2 greedy), DeepSeek-V2's group-limited greedy, and
+// DeepSeek-V3's sigmoid scores with a selection-only bias and group-limited top-k (noaux_tc). Experts run only on
+// the tokens routed to them (no dense all-expert compute).
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "policy/layers.h"
@@ -20,10 +23,18 @@ struct MoEImpl : torch::nn::Module {
   explicit MoEImpl(const ModelConfig& cfg);
   MoEOutput forward(const at::Tensor& x) const;  // x: [T, C]
 
-  int64_t n_expert, n_expert_used;
-  bool norm_topk_prob;
+  // Routing weights [T, K] (in x's dtype) and expert ids [T, K] from router logits [T, E].
+  std::pair<at::Tensor, at::Tensor> route(const at::Tensor& logits, at::ScalarType dtype) const;
+
+  // DeepSeek-V3's auxiliary-loss-free balancing (Wang et al. 2024): bias += rate * sign(mean load - load), with
+  // `load` the tokens routed to each expert ([E], any device). Only for routers with a score bias.
+  void update_router_bias(const at::Tensor& load, double rate);
+
+  ModelConfig cfg;
   Linear gate{nullptr};              // router, [E, C]
+  at::Tensor score_bias;             // gate.e_score_correction_bias [E] float32 buffer (noaux_tc), else undefined
   std::vector<SwiGLU> expert_list;   // registered as experts.{j}
+  SwiGLU shared_experts{nullptr};    // DeepSeek's always-on experts, or null
 };
 TORCH_MODULE(MoE);
 

@@ -14,13 +14,14 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer) : inde
   self_attn = register_module("self_attn", Attention(cfg));
   post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
   if (cfg.is_moe_layer(layer)) {
-    moe = register_module("mlp", MoE(cfg));
+    moe = register_module(cfg.moe_block_name(), MoE(cfg));
   } else {
     dense = register_module("mlp", SwiGLU(cfg.n_embd, cfg.n_ff));
   }
 }
 
-TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed) : config(cfg) {
+TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights)
+    : config(cfg), rope(make_rope(cfg.rope_dim(), cfg.rope, cfg.max_position_embeddings)) {
   config.validate();
   model_root = register_module("model", std::make_shared<torch::nn::Module>());
   embed_tokens = model_root->register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd));
@@ -31,6 +32,7 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed) : config
   norm = model_root->register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
   if (!cfg.tie_word_embeddings) lm_head = register_module("lm_head", Linear(cfg.n_embd, cfg.n_vocab));
 
+  if (!init_weights) return;
   // HF _init_weights: every matrix N(0, initializer_range), every norm weight one (already set).
   at::Generator gen = at::detail::createCPUGenerator(seed);
   at::NoGradGuard no_grad;
@@ -57,11 +59,11 @@ at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tens
 ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const KVWrite* kv) {
   GRPO_CHECK(tokens.dim() == 2, "forward expects tokens [N, T], got ", tokens.dim(), " dims");
   const int64_t T = tokens.size(1);
-  RopeAngles rope = rope_angles(at::arange(T, tokens.options()), config.head_dim, config.rope_theta);
+  RopeAngles angles = rope_angles(at::arange(T, tokens.options()), rope);
   ForwardOutput out;
   at::Tensor h = embed_tokens->forward(tokens);
   for (auto& layer : layers) {
-    h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), rope, kv, layer->index);
+    h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), angles, kv, layer->index);
     h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out);
   }
   out.hidden = norm->forward(h);
@@ -70,10 +72,10 @@ ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const KVWrite* 
 
 at::Tensor TransformerImpl::forward_decode(const at::Tensor& tokens, const at::Tensor& positions,
                                            const at::Tensor& slots, KVCache& cache, int64_t t_len) {
-  RopeAngles rope = rope_angles(positions, config.head_dim, config.rope_theta);
+  RopeAngles angles = rope_angles(positions, rope);
   at::Tensor h = embed_tokens->forward(tokens);  // [S, C]
   for (auto& layer : layers) {
-    h = h + layer->self_attn->forward_decode(layer->input_layernorm->forward(h), rope, cache, layer->index, slots,
+    h = h + layer->self_attn->forward_decode(layer->input_layernorm->forward(h), angles, cache, layer->index, slots,
                                              positions, t_len);
     h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), nullptr);
   }

@@ -1,5 +1,6 @@
-// The decoder-only transformer (Qwen3-MoE layout): embedding, N blocks of [RMSNorm -> GQA attention ->
-// residual, RMSNorm -> MoE or SwiGLU -> residual], final RMSNorm, lm_head (or the tied embedding).
+// The decoder-only transformer of every supported architecture: embedding, N blocks of [RMSNorm -> attention
+// (GQA or MLA) -> residual, RMSNorm -> MoE or SwiGLU -> residual], final RMSNorm, lm_head (or the tied
+// embedding). ModelConfig's switches select the variant; there is no class per model.
 // named_parameters() are exactly the Hugging Face tensor names. Math only; weights I/O lives in weights.h.
 #pragma once
 
@@ -16,7 +17,7 @@ struct DecoderLayerImpl : torch::nn::Module {
   int64_t index;
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
-  MoE moe{nullptr};        // registered as `mlp` when the layer is sparse
+  MoE moe{nullptr};        // registered as `mlp` (Mixtral: `block_sparse_moe`) when the layer is sparse
   SwiGLU dense{nullptr};   // registered as `mlp` when the layer is dense
 };
 TORCH_MODULE(DecoderLayer);
@@ -28,8 +29,9 @@ struct ForwardOutput {
 };
 
 struct TransformerImpl : torch::nn::Module {
-  // Builds the module tree and initialises weights N(0, initializer_range) from `seed` (norms to one).
-  TransformerImpl(const ModelConfig& cfg, uint64_t seed);
+  // Builds the module tree and initialises weights N(0, initializer_range) from `seed` (norms to one, biases to
+  // zero). With init_weights=false the matrices are left uninitialised (and untouched): for loading.
+  TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights = true);
 
   // tokens: [N, T] int64, right-padded. Positions are 0..T-1 for every row. If kv is set, prefill the cache.
   ForwardOutput forward(const at::Tensor& tokens, const KVWrite* kv = nullptr);
@@ -42,6 +44,7 @@ struct TransformerImpl : torch::nn::Module {
   const at::Tensor& output_weight() const;
 
   ModelConfig config;
+  Rope rope;  // inverse frequencies (with scaling) of every layer's RoPE
   std::shared_ptr<torch::nn::Module> model_root;  // "model": embed_tokens, layers, norm
   Embedding embed_tokens{nullptr};
   std::vector<DecoderLayer> layers;

@@ -1,13 +1,20 @@
 // Checkpoint directory <-> Transformer weights; see weights.h.
 #include "policy/weights.h"
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <set>
 
 #include "kernels/check.h"
 #include "policy/safetensors.h"
 
 namespace grpo::policy {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -16,32 +23,101 @@ at::ScalarType to_scalar_type(DType d, const std::string& name, const std::strin
     case DType::F32: return at::kFloat;
     case DType::BF16: return at::kBFloat16;
     case DType::F16: return at::kHalf;
-    default: GRPO_FAIL(dir, ": tensor '", name, "' has dtype ", dtype_name(d), "; expected F32, BF16 or F16");
+    default:
+      GRPO_FAIL(dir, ": tensor '", name, "' has dtype ", dtype_name(d),
+                "; expected F32, BF16 or F16 (FP8 checkpoints: dequantise them to bf16 first)");
   }
+}
+
+DType to_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return DType::F32;
+    case at::kBFloat16: return DType::BF16;
+    case at::kHalf: return DType::F16;
+    default: GRPO_FAIL("cannot save weights of dtype ", at::toString(t), "; use float32, bfloat16 or float16");
+  }
+}
+
+// Tensors transformers skips when loading, so do we.
+bool ignored_tensor(const std::string& name, const ModelConfig& cfg) {
+  static const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
+  std::smatch m;
+  if (cfg.n_mtp_layers > 0 && std::regex_search(name, m, layer_re) && std::stoll(m[1].str()) >= cfg.n_layer)
+    return true;  // DeepSeek-V3 multi-token prediction module
+  const std::string suffix = "rotary_emb.inv_freq";
+  return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
 
+at::ScalarType parse_model_dtype(const std::string& name, at::ScalarType fallback) {
+  if (name == "auto") return fallback;
+  if (name == "float32" || name == "f32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  if (name == "float16" || name == "f16" || name == "fp16") return at::kHalf;
+  GRPO_FAIL("unknown dtype '", name, "'; use auto, float32, bfloat16 or float16");
+}
+
+const char* model_dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return "float32";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    default: GRPO_FAIL("unsupported model dtype ", at::toString(dtype));
+  }
+}
+
+at::ScalarType checkpoint_dtype(const std::string& dir) {
+  SafetensorsCheckpoint ckpt = SafetensorsCheckpoint::open_dir(dir);
+  std::map<DType, uint64_t> bytes;
+  for (const auto& name : ckpt.names()) {
+    const TensorInfo* t = ckpt.locate(name).second;
+    if (t->dtype == DType::F32 || t->dtype == DType::BF16 || t->dtype == DType::F16) bytes[t->dtype] += t->nbytes();
+  }
+  GRPO_CHECK(!bytes.empty(), dir, ": no F32, BF16 or F16 tensors; hint: is this a model checkpoint?");
+  DType best = bytes.begin()->first;
+  for (const auto& [d, n] : bytes)
+    if (n > bytes[best]) best = d;
+  return to_scalar_type(best, "", dir);
+}
+
 void load_weights(Transformer& model, const std::string& dir) {
   SafetensorsCheckpoint ckpt = SafetensorsCheckpoint::open_dir(dir);
   std::set<std::string> unused;
-  for (const auto& n : ckpt.names()) unused.insert(n);
+  for (const auto& n : ckpt.names())
+    if (!ignored_tensor(n, model->config)) unused.insert(n);
   at::NoGradGuard no_grad;
-  for (auto& p : model->named_parameters()) {
-    const std::string& name = p.key();
+  auto load_one = [&](const std::string& name, at::Tensor& dst) {
     GRPO_CHECK(ckpt.contains(name), dir, ": tensor '", name, "' is missing; hint: was this checkpoint saved for a "
                "model with the same config.json?");
     auto [file, info] = ckpt.locate(name);
-    std::vector<int64_t> want = p.value().sizes().vec();
+    std::vector<int64_t> want = dst.sizes().vec();
     GRPO_CHECK(info->shape == want, dir, ": tensor '", name, "' has shape ", at::IntArrayRef(info->shape),
                ", the model expects ", at::IntArrayRef(want));
+    // A view of the mapped bytes; copy_ converts the dtype and moves to the parameter's device in one pass.
     at::Tensor src = at::from_blob(const_cast<uint8_t*>(file->data(*info)), info->shape,
                                    at::TensorOptions().dtype(to_scalar_type(info->dtype, name, dir)));
-    p.value().copy_(src);
+    dst.copy_(src);
     unused.erase(name);
-  }
+  };
+  for (auto& p : model->named_parameters()) load_one(p.key(), p.value());
+  for (auto& b : model->named_buffers()) load_one(b.key(), b.value());
   GRPO_CHECK(unused.empty(), dir, ": tensor '", *unused.begin(), "' does not belong to this model (",
              unused.size(), " unexpected); hint: check config.json against the weights");
+}
+
+Transformer load_model(const std::string& dir, const at::Device& device, at::ScalarType dtype) {
+  ModelConfig cfg = read_model_config(dir + "/config.json");
+  Transformer model(cfg, /*seed=*/0, /*init_weights=*/false);
+  // Fresh (untouched) storage in the target dtype before loading, so a bf16 checkpoint never costs float32
+  // memory for the whole model. NOTE: buffers (DeepSeek's router bias) stay float32, as in transformers.
+  if (dtype != at::kFloat) {
+    at::NoGradGuard no_grad;
+    for (auto& p : model->parameters()) p.set_data(at::empty(p.sizes(), p.options().dtype(dtype)));
+  }
+  load_weights(model, dir);
+  model->to(device);
+  return model;
 }
 
 Policy load_policy(const std::string& dir, const at::Device& device) {
@@ -50,28 +126,54 @@ Policy load_policy(const std::string& dir, const at::Device& device) {
   p.tokenizer = load_tokenizer(dir);
   GRPO_CHECK(p.tokenizer->vocab_size() <= p.config.n_vocab, dir, ": the tokenizer has ", p.tokenizer->vocab_size(),
              " tokens but config.json vocab_size is ", p.config.n_vocab);
-  p.model = Transformer(p.config, /*seed=*/0);
-  load_weights(p.model, dir);
-  p.model->to(device);
+  p.model = load_model(dir, device, at::kFloat);
   return p;
 }
 
-void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir) {
+void save_model(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
+                uint64_t max_shard_bytes) {
+  const at::ScalarType dtype = model->embed_tokens->weight.scalar_type();
   {
     std::string path = dir + "/config.json";
     std::ofstream out(path);
-    out << model_config_to_json(model->config);
+    out << model_config_to_json(model->config, model_dtype_name(dtype));
     GRPO_CHECK(out.good(), "cannot write ", path, "; hint: check free disk space and permissions");
   }
-  std::vector<at::Tensor> keep;  // CPU float32 copies alive until written
+  std::vector<at::Tensor> keep;  // CPU contiguous copies alive until written
   std::vector<TensorView> views;
-  for (const auto& p : model->named_parameters()) {
-    at::Tensor t = p.value().detach().to(at::kCPU, at::kFloat).contiguous();
+  auto add = [&](const std::string& name, const at::Tensor& value) {
+    at::Tensor t = value.detach().to(at::kCPU).contiguous();
     keep.push_back(t);
-    views.push_back({p.key(), DType::F32, t.sizes().vec(), t.data_ptr(), static_cast<uint64_t>(t.nbytes())});
+    views.push_back({name, to_dtype(t.scalar_type()), t.sizes().vec(), t.data_ptr(), static_cast<uint64_t>(t.nbytes())});
+  };
+  for (const auto& p : model->named_parameters()) add(p.key(), p.value());
+  for (const auto& b : model->named_buffers()) add(b.key(), b.value());
+  write_safetensors_dir(dir, views, max_shard_bytes);
+  if (tokenizer != nullptr) tokenizer->save(dir);
+}
+
+void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir) {
+  save_model(model, &tokenizer, dir);
+}
+
+void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
+                       uint64_t max_shard_bytes) {
+  std::error_code ec;
+  const fs::path final_dir = fs::path(dir).lexically_normal();
+  GRPO_CHECK(!fs::exists(final_dir, ec), dir, " already exists; hint: choose a new output directory");
+  const fs::path parent = final_dir.has_parent_path() ? final_dir.parent_path() : fs::path(".");
+  GRPO_CHECK(fs::is_directory(parent, ec), "cannot write ", dir, ": its parent directory ", parent.string(),
+             " does not exist");
+  const fs::path tmp = parent / ("." + final_dir.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp, ec);
+  fs::create_directory(tmp);
+  try {
+    save_model(model, tokenizer, tmp.string(), max_shard_bytes);
+    fs::rename(tmp, final_dir);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
   }
-  write_safetensors_dir(dir, views);
-  tokenizer.save(dir);
 }
 
 }  // namespace grpo::policy

@@ -1,6 +1,6 @@
 // A policy on disk: a Hugging Face checkpoint directory (config.json, model.safetensors or shards with an
-// index, tokenizer.json) read into a Transformer + Tokenizer, and written back in the same layout and names.
-// Writes go into the directory given; making a checkpoint atomic (temp dir + rename) is the caller's job.
+// index, tokenizer files) read into a Transformer + Tokenizer, and written back in the same layout and names,
+// so transformers loads what we save.
 #pragma once
 
 #include <memory>
@@ -17,11 +17,29 @@ struct Policy {
   std::shared_ptr<Tokenizer> tokenizer;
 };
 
-// Every parameter must be present with its shape (F32, BF16 or F16 on disk; converted to float32); a missing or
-// unexpected tensor stops with its name.
-Policy load_policy(const std::string& dir, const at::Device& device);
+// "float32" | "bfloat16" | "float16" (also f32, bf16, f16) -> the ATen dtype; "auto" -> `fallback`.
+at::ScalarType parse_model_dtype(const std::string& name, at::ScalarType fallback);
+const char* model_dtype_name(at::ScalarType dtype);  // "float32", as config.json writes it
+// The floating dtype most of a checkpoint's weights are stored in (F32/BF16/F16), for dtype "auto".
+at::ScalarType checkpoint_dtype(const std::string& dir);
+
+// Every parameter and buffer must be present with its shape (F32, BF16 or F16 on disk; converted to the model's
+// dtype); a missing or unexpected tensor stops with its name. Tensors transformers also skips are ignored:
+// DeepSeek-V3's multi-token-prediction layers (model.layers.{n_layer..}) and stale rotary_emb.inv_freq buffers.
 void load_weights(Transformer& model, const std::string& dir);
-// Writes config.json, model.safetensors and the tokenizer files into `dir` (which must exist).
+// config.json + weights, no tokenizer: for checkpoints used as models only (reference models, tests, info).
+Transformer load_model(const std::string& dir, const at::Device& device, at::ScalarType dtype = at::kFloat);
+// config.json + weights + tokenizer, in float32.
+Policy load_policy(const std::string& dir, const at::Device& device);
+
+// Writes config.json and the weights (in the model's dtype; shards with an index above max_shard_bytes) into
+// `dir`, which must exist; `tokenizer` (may be null) adds its files.
+void save_model(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
+                uint64_t max_shard_bytes = 5ull << 30);
 void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir);
+// save_model into a fresh sibling temporary directory, then renamed to `dir` (which must not exist): a crash
+// leaves either no `dir` or a complete one.
+void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
+                       uint64_t max_shard_bytes = 5ull << 30);
 
 }  // namespace grpo::policy

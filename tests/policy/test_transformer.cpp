@@ -81,16 +81,16 @@ TEST_CASE("MoE top-k dispatch equals a dense computation of the chosen experts",
   at::Tensor x = at::randn({17, m->config.n_embd});
   MoEOutput out = moe.forward(x);
   at::Tensor probs = at::softmax(out.router_logits, -1);
-  auto [w, idx] = probs.topk(moe.n_expert_used, -1);
+  auto [w, idx] = probs.topk(moe.cfg.n_expert_used, -1);
   w = w / w.sum(-1, true);
   at::Tensor ref = at::zeros_like(x);
   for (int64_t t = 0; t < x.size(0); ++t) {
-    for (int64_t k = 0; k < moe.n_expert_used; ++k) {
+    for (int64_t k = 0; k < moe.cfg.n_expert_used; ++k) {
       ref[t] += w[t][k] * moe.expert_list[idx[t][k].item<int64_t>()]->forward(x[t].unsqueeze(0))[0];
     }
   }
   CHECK(max_abs(out.y, ref) < 1e-5);
-  CHECK(out.expert_counts.sum().item<int64_t>() == 17 * moe.n_expert_used);
+  CHECK(out.expert_counts.sum().item<int64_t>() == 17 * moe.cfg.n_expert_used);
 }
 
 TEST_CASE("load-balancing loss: K for uniform routing, E*... for collapsed routing", "[cpu]") {
