@@ -156,8 +156,13 @@ void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std
   save_model(model, &tokenizer, dir);
 }
 
+const std::vector<std::string> kSideFiles = {
+    "tokenizer.json",      "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.json",          "merges.txt",            "tokenizer.model",         "chat_template.jinja",
+    "chat_template.json",  "generation_config.json"};
+
 void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
-                       uint64_t max_shard_bytes) {
+                       uint64_t max_shard_bytes, const std::string& side_files_from) {
   std::error_code ec;
   const fs::path final_dir = fs::path(dir).lexically_normal();
   GRPO_CHECK(!fs::exists(final_dir, ec), dir, " already exists; hint: choose a new output directory");
@@ -169,6 +174,12 @@ void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, con
   fs::create_directory(tmp);
   try {
     save_model(model, tokenizer, tmp.string(), max_shard_bytes);
+    if (!side_files_from.empty()) {
+      for (const auto& f : kSideFiles) {
+        const fs::path src = fs::path(side_files_from) / f;
+        if (fs::is_regular_file(src, ec) && !fs::exists(tmp / f, ec)) fs::copy_file(src, tmp / f);
+      }
+    }
     fs::rename(tmp, final_dir);
   } catch (...) {
     fs::remove_all(tmp, ec);

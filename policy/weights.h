@@ -38,8 +38,12 @@ void save_model(const Transformer& model, const Tokenizer* tokenizer, const std:
                 uint64_t max_shard_bytes = 5ull << 30);
 void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir);
 // save_model into a fresh sibling temporary directory, then renamed to `dir` (which must not exist): a crash
-// leaves either no `dir` or a complete one.
+// leaves either no `dir` or a complete one. With `side_files_from`, the tokenizer and generation files found
+// there (kSideFiles) are copied along.
 void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
-                       uint64_t max_shard_bytes = 5ull << 30);
+                       uint64_t max_shard_bytes = 5ull << 30, const std::string& side_files_from = "");
+
+// Files of a Hugging Face checkpoint besides config.json and the weights: tokenizers, chat template, generation.
+extern const std::vector<std::string> kSideFiles;
 
 }  // namespace grpo::policy

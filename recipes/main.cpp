@@ -1,4 +1,5 @@
-// The `grpo` command: sft | train | eval | help over a recipe file plus key=value overrides.
+// The `grpo` command: sft | train | eval | help over a recipe file plus key=value overrides; info | convert on
+// a checkpoint directory.
 // Errors print one line ("grpo: error: ...") and exit 2; an interrupted run exits 130 after checkpointing.
 #include <cstdio>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <c10/util/Exception.h>
 
 #include "kernels/check.h"
+#include "recipes/model_tools.h"
 #include "recipes/recipe.h"
 #include "rl/trainer.h"
 
@@ -20,6 +22,8 @@ constexpr const char* kUsage =
     "  train  GRPO from the newest SFT checkpoint or model.path (writes <run.out_dir>/grpo)\n"
     "  eval   greedy accuracy on the held-out set; eval.model=sft|grpo|latest|DIR, eval.pass_k=8 for pass@k\n"
     "  help   every recipe key with its type, default and meaning\n"
+    "  info   grpo info --model DIR [--load]: architecture, parameters, experts, dtype, tokenizer files\n"
+    "  convert  grpo convert --model DIR --out NEW_DIR [--dtype bfloat16] [--shard-mb N]: rewrite a checkpoint\n"
     "example: grpo train recipes/countdown-tiny.toml rl.group_size=16 run.seed=2\n";
 
 int run(int argc, char** argv) {
@@ -33,8 +37,10 @@ int run(int argc, char** argv) {
     std::fputs(recipe.help().c_str(), stdout);
     return 0;
   }
+  if (cmd == "info") return grpo::recipes::run_info(argc - 2, argv + 2);
+  if (cmd == "convert") return grpo::recipes::run_convert(argc - 2, argv + 2);
   GRPO_CHECK(cmd == "sft" || cmd == "train" || cmd == "eval", "unknown command '", cmd,
-             "'; hint: grpo sft|train|eval|help (grpo --help)");
+             "'; hint: grpo sft|train|eval|info|convert|help (grpo --help)");
   GRPO_CHECK(argc >= 3, "missing recipe file; hint: grpo ", cmd, " recipes/countdown-tiny.toml");
   std::vector<std::string> overrides(argv + 3, argv + argc);
   recipe.load(argv[2], overrides);
