@@ -394,11 +394,11 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
   if (st.st_size > 0) {
-    // NOTE: MAP_PRIVATE + PROT_READ: we never write, and a private mapping cannot change the file. The fd can be
-    // closed at once; the mapping keeps the file alive. Truncating the file while mapped would still SIGBUS.
+    // NOTE: MAP_PRIVATE + PROT_READ: we never write, and a private mapping cannot change the file. The fd stays
+    // open for read_into. Truncating the file while mapped would still SIGBUS.
     void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
     const int err = errno;
-    ::close(fd);
+    file->fd_ = fd;  // closed by the destructor
     GRPO_CHECK(p != MAP_FAILED, path, ": mmap of ", st.st_size, " bytes failed (", std::strerror(err),
                "); HINT: check the address-space limit (ulimit -v)");
     file->base_ = static_cast<const uint8_t*>(p);
@@ -413,6 +413,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
 
 SafetensorsFile::~SafetensorsFile() {
   if (base_) ::munmap(const_cast<uint8_t*>(base_), size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {
@@ -431,6 +432,30 @@ const uint8_t* SafetensorsFile::data(const TensorInfo& t) const {
   GRPO_CHECK(t.begin <= t.end && t.end <= header_.data_size, path_, ": tensor \"", t.name, "\" [", t.begin, ", ", t.end,
              ") is outside this file's data buffer; HINT: pass a TensorInfo obtained from this file");
   return base_ + header_.data_start + t.begin;
+}
+
+void SafetensorsFile::release(const TensorInfo& t) const {
+  if (base_ == nullptr) return;
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data(t));
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + t.nbytes()) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
+void SafetensorsFile::read_into(const TensorInfo& t, void* dst) const {
+  const uint8_t* src = data(t);  // validates the range
+  if (fd_ < 0) {
+    std::memcpy(dst, src, t.nbytes());
+    return;
+  }
+  uint64_t done = 0, offset = header_.data_start + t.begin;
+  while (done < t.nbytes()) {
+    const ssize_t n = ::pread(fd_, static_cast<uint8_t*>(dst) + done, size_t(t.nbytes() - done), off_t(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    GRPO_CHECK(n > 0, path_, ": reading tensor \"", t.name, "\" failed at byte ", done, " (",
+               n < 0 ? std::strerror(errno) : "unexpected end of file", "); HINT: was the file truncated while open?");
+    done += uint64_t(n);
+  }
 }
 
 // ---- SafetensorsCheckpoint ----

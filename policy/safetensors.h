@@ -59,12 +59,20 @@ class SafetensorsFile {
   const uint8_t* data(const TensorInfo& t) const;
   const std::map<std::string, std::string>& metadata() const { return header_.metadata; }
   uint64_t file_size() const { return size_; }
+  // Drops the pages wholly inside the tensor's bytes from this process's memory (madvise DONTNEED; the file and
+  // the page cache are untouched, a later read faults them back in). Call once a tensor has been copied out, so
+  // loading a model does not hold the model twice in RSS.
+  void release(const TensorInfo& t) const;
+  // Copies the tensor's bytes into `dst` (t.nbytes() bytes) with pread from the file: no page faults on the
+  // mapping and nothing added to RSS but the destination. Faster than reading through the mapping for big tensors.
+  void read_into(const TensorInfo& t, void* dst) const;
 
  private:
   SafetensorsFile() = default;
   std::string path_;
   const uint8_t* base_ = nullptr;  // nullptr for an empty mapping
   size_t size_ = 0;
+  int fd_ = -1;                    // kept open for read_into
   SafetensorsHeader header_;
   std::unordered_map<std::string, size_t> index_;  // name -> position in header_.tensors
 };

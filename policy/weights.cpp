@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -94,10 +95,16 @@ void load_weights(Transformer& model, const std::string& dir) {
     std::vector<int64_t> want = dst.sizes().vec();
     GRPO_CHECK(info->shape == want, dir, ": tensor '", name, "' has shape ", at::IntArrayRef(info->shape),
                ", the model expects ", at::IntArrayRef(want));
-    // A view of the mapped bytes; copy_ converts the dtype and moves to the parameter's device in one pass.
-    at::Tensor src = at::from_blob(const_cast<uint8_t*>(file->data(*info)), info->shape,
-                                   at::TensorOptions().dtype(to_scalar_type(info->dtype, name, dir)));
-    dst.copy_(src);
+    const at::ScalarType src_type = to_scalar_type(info->dtype, name, dir);
+    if (dst.device().is_cpu() && dst.scalar_type() == src_type && dst.is_contiguous()) {
+      file->read_into(*info, dst.data_ptr());  // same dtype: one pread straight into the parameter
+    } else {
+      // A view of the mapped bytes; copy_ converts the dtype and moves to the parameter's device in one pass.
+      at::Tensor src = at::from_blob(const_cast<uint8_t*>(file->data(*info)), info->shape,
+                                     at::TensorOptions().dtype(src_type));
+      dst.copy_(src);
+    }
+    file->release(*info);
     unused.erase(name);
   };
   for (auto& p : model->named_parameters()) load_one(p.key(), p.value());

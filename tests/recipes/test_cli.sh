@@ -35,6 +35,26 @@ expect_error "$work/run0/sft" train "$recipe" run.out_dir="$work/run0"
 expect_error "rl.group_size" train "$recipe" rl.group_size=1
 expect_error "unknown command" fly "$recipe"
 
+# Checkpoint tools on the committed transformers fixtures.
+models=$2/../tests/fixtures/models
+out=$("$grpo" info --model "$models/deepseek_v3") || fail "info failed"
+printf '%s\n' "$out" | grep -q "^architecture: deepseek_v3$" || fail "info printed: $out"
+printf '%s\n' "$out" | grep -q "^parameters: 181,328 total, 107,600 active per token$" || fail "info printed: $out"
+printf '%s\n' "$out" | grep -q "^tokenizer files: none found$" || fail "info printed: $out"
+"$grpo" convert --model "$models/mixtral" --out "$work/mixtral_f32" --dtype float32 --shard-mb 0.1 >/dev/null ||
+  fail "convert failed"
+"$grpo" info --model "$work/mixtral_f32" | grep -q "^dtype: F32 (41 tensors)$" || fail "converted dtype"
+[ -f "$work/mixtral_f32/model.safetensors.index.json" ] || fail "convert --shard-mb wrote no index"
+[ -f "$work/mixtral_f32/generation_config.json" ] || fail "convert dropped generation_config.json"
+expect_error "already exists" convert --model "$models/mixtral" --out "$work/mixtral_f32"
+expect_error "$work/none" info --model "$work/none"
+expect_error "--bogus" info --model "$models/qwen2" --bogus
+mkdir -p "$work/badcfg" && printf '{"model_type": "gpt_neox"}' >"$work/badcfg/config.json"
+expect_error "gpt_neox" info --model "$work/badcfg"
+cp "$models/qwen2/config.json" "$work/badcfg/config.json"
+head -c 1000 "$models/qwen2/model.safetensors" >"$work/badcfg/model.safetensors"
+expect_error "$work/badcfg/model.safetensors" info --model "$work/badcfg"
+
 # A small, fast configuration of the default recipe.
 small=(run.out_dir="$work/run" model.preset=test-moe task.eval_size=50 sft.batch_size=16 sft.eval_every=0
        rl.prompts_per_step=4 rl.group_size=4 eval.every=0 run.save_every=2 run.keep_checkpoints=2)
