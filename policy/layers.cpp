@@ -36,10 +36,6 @@ at::Tensor SwiGLUImpl::forward(const at::Tensor& x) const {
   return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
-namespace {
-double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
-}  // namespace
-
 Rope make_rope(int64_t dim, const RopeConfig& cfg, int64_t max_position_embeddings) {
   Rope r;
   r.interleaved = cfg.interleaved;

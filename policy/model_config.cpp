@@ -28,10 +28,9 @@ std::string joined_types() {
   return out;
 }
 
-// 0.1 * m * ln(s) + 1 (YaRN's attention temperature), 1 for s <= 1.
-double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
-
 }  // namespace
+
+double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
 
 bool ModelConfig::is_moe_layer(int64_t layer) const {
   if (n_expert <= 0 || layer < first_k_dense_replace) return false;
@@ -100,10 +99,10 @@ int64_t count_params(const ModelConfig& c, bool active) {
   int64_t attn = 0;
   if (c.mla()) {
     const int64_t qk = c.k_dim();
-    attn += c.q_lora_rank > 0 ? C * c.q_lora_rank + (c.o_bias ? c.q_lora_rank : 0) + c.q_lora_rank +
+    attn += c.q_lora_rank > 0 ? C * c.q_lora_rank + (c.qkv_bias ? c.q_lora_rank : 0) + c.q_lora_rank +
                                     c.q_lora_rank * H * qk
                               : C * H * qk;
-    attn += C * (c.kv_lora_rank + c.qk_rope_head_dim) + (c.o_bias ? c.kv_lora_rank + c.qk_rope_head_dim : 0);
+    attn += C * (c.kv_lora_rank + c.qk_rope_head_dim) + (c.qkv_bias ? c.kv_lora_rank + c.qk_rope_head_dim : 0);
     attn += c.kv_lora_rank + c.kv_lora_rank * H * (c.qk_nope_head_dim + c.v_head_dim);
     attn += H * c.v_head_dim * C + (c.o_bias ? C : 0);
   } else {

@@ -111,6 +111,9 @@ struct ModelConfig {
   int64_t n_active_params() const;
 };
 
+// YaRN's attention temperature 0.1 * m * ln(scale) + 1 (1 for scale <= 1), as transformers' get_mscale.
+double yarn_mscale(double scale, double m);
+
 // The model_types we read.
 const std::vector<std::string>& supported_model_types();
 
