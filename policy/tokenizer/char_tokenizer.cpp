@@ -84,6 +84,15 @@ std::string CharTokenizer::decode(const std::vector<int64_t>& ids) const {
   return out;
 }
 
+std::string CharTokenizer::id_to_token(int64_t id) const {
+  GRPO_CHECK(id >= 0 && id < vocab_size(), "token id ", id, " is outside the vocabulary of ", vocab_size());
+  return tokens_[static_cast<size_t>(id)];
+}
+
+std::string CharTokenizer::describe() const {
+  return str("character tokenizer, ", vocab_size(), " tokens (", n_special_, " special)");
+}
+
 int64_t CharTokenizer::token_to_id(std::string_view token) const {
   auto it = special_to_id_.find(std::string(token));
   if (it != special_to_id_.end()) return it->second;

@@ -27,6 +27,8 @@ class CharTokenizer : public Tokenizer {
   int64_t pad_id() const override { return 0; }
   int64_t unk_id() const { return 2; }
   int64_t token_to_id(std::string_view token) const override;
+  std::string id_to_token(int64_t id) const override;
+  std::string describe() const override;
   void save(const std::string& dir) const override;
 
   // Rebuilds from the JSON text written by save(); throws naming `label` and the field.

@@ -1,0 +1,27 @@
+// Reads the tokenizer.ggml.* metadata of a GGUF file (v2/v3): the vocabulary, token types, merges, scores and
+// special ids llama.cpp stores. Only the key/value header is read (a model file's tensors are skipped), with
+// every length checked against the file size, so a truncated or hostile file fails with the key named.
+// Not a GGUF model loader.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace grpo::policy {
+
+struct GgufVocab {
+  std::string model;  // tokenizer.ggml.model: "gpt2" (byte-level BPE), "llama" (sentencepiece), ...
+  std::string pre;    // tokenizer.ggml.pre: the pre-tokenizer name ("qwen2", "deepseek-llm", ...)
+  std::vector<std::string> tokens;
+  std::vector<int32_t> token_types;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+  std::vector<std::string> merges;   // "a b"
+  std::vector<float> scores;
+  int64_t bos_id = -1, eos_id = -1, pad_id = -1, unk_id = -1;
+  bool add_bos = false;
+};
+
+// Throws naming the file and key on a malformed file.
+GgufVocab read_gguf_vocab(const std::string& path);
+
+}  // namespace grpo::policy
