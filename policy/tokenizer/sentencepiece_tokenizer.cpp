@@ -1,28 +1,73 @@
 // libsentencepiece behind the Tokenizer interface. See sentencepiece_tokenizer.h.
 #include "policy/tokenizer/sentencepiece_tokenizer.h"
 
-#include <sentencepiece_processor.h>
+#include <dlfcn.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
+#include "policy/tokenizer/spm_module.h"
 #include "policy/tokenizer/tokenizer_files.h"
 #include "policy/tokenizer/unicode.h"
 
 namespace grpo::policy {
+namespace {
+
+const SpmApi* load_module(std::string* tried) {
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("GRPO_SPM_MODULE")) paths.push_back(env);
+#ifdef GRPO_SPM_MODULE_PATH
+  paths.push_back(GRPO_SPM_MODULE_PATH);
+#endif
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) paths.push_back(std::filesystem::path(std::string(exe, static_cast<size_t>(n))).parent_path() / "libgrpo_spm.so");
+  int flags = RTLD_NOW | RTLD_LOCAL;
+#if !defined(__SANITIZE_ADDRESS__)
+  flags |= RTLD_DEEPBIND;  // NOTE: AddressSanitizer refuses RTLD_DEEPBIND; sanitizer builds bind globally
+#endif
+  for (const std::string& p : paths) {
+    if (p.empty() || !std::filesystem::exists(p)) {
+      *tried += " " + p + " (missing)";
+      continue;
+    }
+    void* handle = ::dlopen(p.c_str(), flags);
+    if (!handle) {
+      *tried += " " + p + " (" + ::dlerror() + ")";
+      continue;
+    }
+    auto entry = reinterpret_cast<const SpmApi* (*)()>(::dlsym(handle, "grpo_spm_api"));
+    if (entry) return entry();
+    *tried += " " + p + " (no grpo_spm_api)";
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const SpmApi& spm_api() {
+  static std::string tried;
+  static const SpmApi* api = load_module(&tried);
+  GRPO_CHECK(api, "cannot load the sentencepiece module; tried:", tried,
+             "; hint: build the grpo_spm target, or set GRPO_SPM_MODULE to its path");
+  return *api;
+}
 
 SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path, const std::string& config_path)
-    : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()), model_path_(model_path) {
+    : model_path_(model_path) {
   model_bytes_ = read_text_file(model_path);
-  const auto st = sp_->LoadFromSerializedProto(model_bytes_);
-  GRPO_CHECK(st.ok(), model_path, ": not a sentencepiece model: ", st.ToString(),
+  const SpmApi& api = spm_api();
+  std::string error;
+  sp_ = api.load(model_bytes_, &error);
+  GRPO_CHECK(sp_, model_path, ": not a sentencepiece model: ", error,
              "; hint: the file is truncated or is not a tokenizer.model");
   std::vector<AddedToken> specials;
-  for (int id = 0; id < sp_->GetPieceSize(); ++id) {
-    if (sp_->IsControl(id))
-      specials.push_back({sp_->IdToPiece(id), id, true, false, false, false, false});
+  for (int id = 0; id < api.piece_size(sp_); ++id) {
+    if (api.is_control(sp_, id)) specials.push_back({api.id_to_piece(sp_, id), id, true, false, false, false, false});
   }
   specials_ = AddedTokenMatcher(specials);
   if (!config_path.empty() && std::filesystem::exists(config_path)) {
@@ -34,10 +79,12 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path, co
       GRPO_FAIL(config_path, ": invalid JSON: ", e.what());
     }
   }
-  add_bos_ = add_bos_ && sp_->bos_id() >= 0;
+  add_bos_ = add_bos_ && api.bos_id(sp_) >= 0;
 }
 
-SentencePieceTokenizer::~SentencePieceTokenizer() = default;
+SentencePieceTokenizer::~SentencePieceTokenizer() {
+  if (sp_) spm_api().release(sp_);
+}
 
 std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text) const {
   std::string repaired;
@@ -46,33 +93,33 @@ std::vector<int64_t> SentencePieceTokenizer::encode(std::string_view text) const
   specials_.split(text, segments);
   std::vector<int64_t> out;
   std::vector<int> ids;
+  std::string error;
   for (const auto& seg : segments) {
     if (seg.id >= 0) {
       out.push_back(seg.id);
       continue;
     }
-    const auto st = sp_->Encode(seg.text, &ids);
-    GRPO_CHECK(st.ok(), model_path_, ": encoding failed: ", st.ToString());
+    GRPO_CHECK(spm_api().encode(sp_, std::string(seg.text), &ids, &error), model_path_, ": encoding failed: ", error);
     out.insert(out.end(), ids.begin(), ids.end());
   }
   return out;
 }
 
 std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) const {
-  std::string out, part;
+  const SpmApi& api = spm_api();
+  std::string out, part, error;
   std::vector<int> run;
   auto flush = [&] {
     if (run.empty()) return;
-    const auto st = sp_->Decode(run, &part);
-    GRPO_CHECK(st.ok(), model_path_, ": decoding failed: ", st.ToString());
+    GRPO_CHECK(api.decode(sp_, run, &part, &error), model_path_, ": decoding failed: ", error);
     out += part;
     run.clear();
   };
   for (int64_t id : ids) {
     GRPO_CHECK(id >= 0 && id < vocab_size(), "token id ", id, " is outside the vocabulary of ", vocab_size());
-    if (sp_->IsControl(static_cast<int>(id))) {
+    if (api.is_control(sp_, static_cast<int>(id))) {
       flush();
-      out += sp_->IdToPiece(static_cast<int>(id));
+      out += api.id_to_piece(sp_, static_cast<int>(id));
     } else {
       run.push_back(static_cast<int>(id));
     }
@@ -81,19 +128,23 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) cons
   return out;
 }
 
-int64_t SentencePieceTokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-int64_t SentencePieceTokenizer::eos_id() const { return sp_->eos_id(); }
-int64_t SentencePieceTokenizer::bos_id() const { return sp_->bos_id(); }
-int64_t SentencePieceTokenizer::pad_id() const { return sp_->pad_id() >= 0 ? sp_->pad_id() : sp_->eos_id(); }
+int64_t SentencePieceTokenizer::vocab_size() const { return spm_api().piece_size(sp_); }
+int64_t SentencePieceTokenizer::eos_id() const { return spm_api().eos_id(sp_); }
+int64_t SentencePieceTokenizer::bos_id() const { return spm_api().bos_id(sp_); }
+int64_t SentencePieceTokenizer::pad_id() const {
+  const SpmApi& api = spm_api();
+  return api.pad_id(sp_) >= 0 ? api.pad_id(sp_) : api.eos_id(sp_);
+}
 
 int64_t SentencePieceTokenizer::token_to_id(std::string_view token) const {
-  const int id = sp_->PieceToId(std::string(token));
-  return id == sp_->unk_id() && token != sp_->IdToPiece(id) ? -1 : id;
+  const SpmApi& api = spm_api();
+  const int id = api.piece_to_id(sp_, std::string(token));
+  return id == api.unk_id(sp_) && token != api.id_to_piece(sp_, id) ? -1 : id;
 }
 
 std::string SentencePieceTokenizer::id_to_token(int64_t id) const {
   GRPO_CHECK(id >= 0 && id < vocab_size(), "token id ", id, " is outside the vocabulary of ", vocab_size());
-  return sp_->IdToPiece(static_cast<int>(id));
+  return spm_api().id_to_piece(sp_, static_cast<int>(id));
 }
 
 void SentencePieceTokenizer::save(const std::string& dir) const {
@@ -108,9 +159,10 @@ void SentencePieceTokenizer::save(const std::string& dir) const {
     write(dir + "/tokenizer_config.json", config_text_);
     return;
   }
+  const SpmApi& api = spm_api();
   nlohmann::json cfg = {{"tokenizer_class", "LlamaTokenizer"},
-                        {"bos_token", sp_->bos_id() >= 0 ? sp_->IdToPiece(sp_->bos_id()) : ""},
-                        {"eos_token", sp_->eos_id() >= 0 ? sp_->IdToPiece(sp_->eos_id()) : ""},
+                        {"bos_token", bos_id() >= 0 ? api.id_to_piece(sp_, api.bos_id(sp_)) : ""},
+                        {"eos_token", eos_id() >= 0 ? api.id_to_piece(sp_, api.eos_id(sp_)) : ""},
                         {"add_bos_token", add_bos_},
                         {"add_eos_token", false},
                         {"legacy", true}};

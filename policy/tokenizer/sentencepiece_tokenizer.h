@@ -1,4 +1,5 @@
-// SentencePiece `.model` tokenizers (Llama-2, Mistral, Mixtral) through libsentencepiece: byte fallback and
+// SentencePiece `.model` tokenizers (Llama-2, Mistral, Mixtral) through libsentencepiece (loaded as a module,
+// see spm_module.h): byte fallback and
 // the leading "▁" come from the library (user-defined pieces too). Control pieces written in the text ("<s>") are
 // matched first, as Hugging Face's LlamaTokenizer does; each stretch between them is encoded on its own.
 // Not a sentencepiece reimplementation.
@@ -10,10 +11,6 @@
 #include "policy/tokenizer/added_tokens.h"
 #include "policy/tokenizer/tokenizer.h"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
-
 namespace grpo::policy {
 
 class SentencePieceTokenizer : public Tokenizer {
@@ -21,6 +18,8 @@ class SentencePieceTokenizer : public Tokenizer {
   // `config_path` (tokenizer_config.json, may not exist) can turn add_bos_token off; Llama-2 adds BOS.
   explicit SentencePieceTokenizer(const std::string& model_path, const std::string& config_path = "");
   ~SentencePieceTokenizer() override;
+  SentencePieceTokenizer(const SentencePieceTokenizer&) = delete;
+  SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
 
   std::vector<int64_t> encode(std::string_view text) const override;
   std::string decode(const std::vector<int64_t>& ids) const override;
@@ -35,7 +34,7 @@ class SentencePieceTokenizer : public Tokenizer {
   std::string describe() const override;
 
  private:
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  void* sp_ = nullptr;  // the module's processor
   std::string model_path_, model_bytes_, config_text_;
   AddedTokenMatcher specials_;
   bool add_bos_ = true;
