@@ -42,6 +42,8 @@ void Recipe::bind() {
   s.add("task.eval_size", &task.eval_size, "held-out problems scored by evaluations");
   s.add("task.trace", &task.trace, "SFT targets carry a <think> trace of the solution steps");
   s.add("task.integer_trace", &task.integer_trace, "prefer SFT solutions whose steps stay non-negative integers");
+  s.add("task.chat_template", &task.chat_template,
+        "prompt format: plain (the task text itself), qwen2.5, qwen3, deepseek-r1 or llama3 (one user turn)");
 
   s.add("sft.steps", &cfg.sft.steps, "SFT optimiser steps");
   s.add("sft.batch_size", &cfg.sft.batch_size, "SFT sequences per step");

@@ -28,7 +28,8 @@ constexpr const char* kHelp =
     "  --jsonl           FILE has one JSON object per line with \"text\" (or \"hex\": raw bytes in hex);\n"
     "                    prints one line of ids per input line\n"
     "  --decode          the input is ids (separated by spaces or commas); prints the text\n"
-    "  --pieces          one line per token: id and the token as the vocabulary spells it\n"
+    "  --pieces          one line per token: id and the token as the vocabulary spells it (and what the\n"
+    "                    tokenizer is, on stderr)\n"
     "  --bos             prepend BOS where the model's tokenizer does (add_special_tokens=True)\n"
     "  --chat TEMPLATE   render the text as one user message first (plain, qwen2.5, qwen3, deepseek-r1, llama3)\n"
     "  --repeat N        encode everything N times and print the throughput (MB/s, one thread) to stderr\n"
@@ -124,7 +125,7 @@ int run_tokenize(int argc, char** argv) {
     GRPO_CHECK(repeat >= 1, "grpo tokenize: --repeat needs a positive count, got '", a.get("--repeat"), "'");
   }
   auto tok = policy::load_tokenizer(a.get("--tokenizer"));
-  std::fprintf(stderr, "tokenizer: %s\n", tok->describe().c_str());
+  if (a.has("--pieces") || a.has("--repeat")) std::fprintf(stderr, "tokenizer: %s\n", tok->describe().c_str());
 
   std::vector<std::string> texts;
   if (a.has("--jsonl")) texts = read_jsonl_texts(a.get("--file"));

@@ -6,6 +6,7 @@
 
 #include "kernels/check.h"
 #include "kernels/hash.h"
+#include "policy/tokenizer/chat_template.h"
 #include "rewards/countdown.h"
 #include "rl/countdown_solver.h"
 
@@ -20,6 +21,7 @@ void CountdownTaskConfig::validate() const {
   GRPO_CHECK(heldout_fraction > 0 && heldout_fraction < 1, "task.heldout_fraction must be in (0, 1), got ",
              heldout_fraction);
   GRPO_CHECK(eval_size > 0, "task.eval_size must be > 0, got ", eval_size);
+  policy::parse_chat_template(chat_template);  // throws naming the valid templates
 }
 
 namespace {
@@ -95,7 +97,9 @@ rollout::Prompt make_countdown_prompt(const CountdownProblem& p, int64_t id, std
   std::shuffle(shown.begin(), shown.end(), rng);
   rollout::Prompt out;
   out.id = id;
-  out.text = countdown_prompt_text(shown, p.target, cfg);
+  // NOTE: "plain" renders the user text unchanged, so the tiny recipe's prompts are exactly the task text.
+  out.text = policy::render_chat(policy::parse_chat_template(cfg.chat_template),
+                                 {{"user", countdown_prompt_text(shown, p.target, cfg)}});
   out.token_ids = tok.encode(out.text);
   out.meta = {{"numbers", rewards::format_countdown_numbers(p.numbers)}, {"target", std::to_string(p.target)}};
   return out;

@@ -24,6 +24,7 @@ struct CountdownTaskConfig {
   int64_t eval_size = 1000;         // held-out problems `grpo eval` scores
   bool trace = false;               // SFT targets carry a <think> trace of the steps before the answer
   bool integer_trace = true;        // prefer solutions whose intermediate results are non-negative integers
+  std::string chat_template = "plain";  // prompt rendered as one user turn of this template (policy/tokenizer/chat_template.h)
   void validate() const;
 };
 

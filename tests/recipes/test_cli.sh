@@ -35,6 +35,29 @@ expect_error "$work/run0/sft" train "$recipe" run.out_dir="$work/run0"
 expect_error "rl.group_size" train "$recipe" rl.group_size=1
 expect_error "unknown command" fly "$recipe"
 
+# grpo tokenize on the shared Qwen2 vocabulary (ids as in shared/data/tokenizers/ggml-vocab-qwen2.gguf.out).
+toks=$2/../../shared/data/tokenizers
+out=$("$grpo" tokenize --tokenizer "$toks/qwen2_vocab" --text "Hello world") || fail "tokenize failed"
+[ "$out" = "9707 1879" ] || fail "tokenize: got '$out'"
+out=$("$grpo" tokenize --tokenizer "$toks/qwen2_vocab" --decode --text "9707, 1879 151645") || fail "decode failed"
+[ "$out" = "Hello world<|im_end|>" ] || fail "tokenize --decode: got '$out'"
+"$grpo" tokenize --tokenizer "$toks/qwen2_vocab" --text " world" --pieces 2>/dev/null | grep -qP "^1879\tĠworld$" \
+  || fail "tokenize --pieces lacks 1879 Ġworld"
+out=$("$grpo" tokenize --tokenizer "$toks/llama2_spm/tokenizer.model" --text "Hello" --bos) || fail "spm failed"
+[ "$out" = "1 15043" ] || fail "tokenize --bos with sentencepiece: got '$out'"
+printf '{"text": "Hello"}\n{"hex": "ff"}\n' >"$work/in.jsonl"
+out=$("$grpo" tokenize --tokenizer "$toks/qwen2_vocab" --file "$work/in.jsonl" --jsonl | tr '\n' ';') || fail "jsonl failed"
+[ "$out" = "9707;5691;" ] || fail "tokenize --jsonl: got '$out'"
+expect_error "$work/nothing" tokenize --tokenizer "$work/nothing" --text x
+expect_error "exactly one of --text and --file" tokenize --tokenizer "$toks/qwen2_vocab" --text x --file y
+expect_error "'abc' is not a token id" tokenize --tokenizer "$toks/qwen2_vocab" --decode --text "1 abc"
+expect_error "outside the vocabulary" tokenize --tokenizer "$toks/qwen2_vocab" --decode --text "999999"
+expect_error "qwen9" tokenize --tokenizer "$toks/qwen2_vocab" --text x --chat qwen9
+printf '{"text": 3}\n' >"$work/bad.jsonl"
+expect_error "$work/bad.jsonl:1" tokenize --tokenizer "$toks/qwen2_vocab" --file "$work/bad.jsonl" --jsonl
+printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}' >"$work/tokenizer.json"
+expect_error "$work/tokenizer.json" tokenize --tokenizer "$work/tokenizer.json" --text x
+
 # Checkpoint tools on the committed transformers fixtures.
 models=$2/../tests/fixtures/models
 out=$("$grpo" info --model "$models/deepseek_v3") || fail "info failed"

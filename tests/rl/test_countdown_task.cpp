@@ -48,6 +48,13 @@ TEST_CASE("countdown prompts and SFT targets", "[cpu]") {
   CHECK(eval[0].token_ids.size() == 13);
   CHECK(eval[0].meta.at("target") == std::to_string(data.heldout[0].target));
   REQUIRE_THROWS_WITH(countdown_eval_prompts(data, tok, cfg, 100000), Catch::Contains("eval_size"));
+  // task.chat_template wraps the same text in one user turn of the named template.
+  cfg.chat_template = "qwen2.5";
+  auto chat = countdown_eval_prompts(data, tok, cfg, 1);
+  CHECK(chat[0].text.find("<|im_start|>user\n" + eval[0].text + "<|im_end|>\n<|im_start|>assistant\n") !=
+        std::string::npos);
+  cfg.chat_template = "alpaca";
+  REQUIRE_THROWS_WITH(cfg.validate(), Catch::Contains("alpaca"));
 }
 
 TEST_CASE("training draws depend only on seed and index", "[cpu]") {
