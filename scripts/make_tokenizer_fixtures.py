@@ -2,8 +2,9 @@
 """Builds the tokenizer parity corpus and its expected ids with the Hugging Face `tokenizers` library.
 
 Writes tests/fixtures/tokenizers/corpus.jsonl: one JSON object per line with the input ("text", or "hex" for
-byte strings that are not valid UTF-8), its category ("kind"), and the ids `tokenizers` gives it with the Qwen2
-vocabulary ("qwen2") and with GPT-2's ("gpt2"). The C++ test tests/policy/test_tokenizer_parity.cpp and
+byte strings that are not valid UTF-8), its category ("kind"), the ids `tokenizers` gives it with the Qwen2
+vocabulary ("qwen2") and with GPT-2's ("gpt2"), and ("pieces") a hash of how each pre-tokenizer regex set of
+policy/tokenizer/pre_tokenizer.cpp cuts it (Oniguruma, as `tokenizers` runs them). The C++ test tests/policy/test_tokenizer_parity.cpp and
 scripts/bench_tokenizer read it.
 
 Reference tokenizers, built from the public files in shared/data/tokenizers:
@@ -11,6 +12,11 @@ Reference tokenizers, built from the public files in shared/data/tokenizers:
          added tokens of tokenizer_config.json; this is what Qwen2/2.5/3's tokenizer.json describes.
   gpt2:  vocabulary and merges from ggml-vocab-gpt-2.gguf, ByteLevel(use_regex=True), <|endoftext|> special.
 Both are first checked against the llama.cpp test vectors (46/46 each) so a wrong reference cannot slip in.
+
+Unicode versions: RE2 (Debian's 2022-06-01) has Unicode 14 tables, while `tokenizers` 0.23's Oniguruma knows
+later code points (Unicode 15.1/16: new CJK, hieroglyphs, symbols). Lines containing a code point that is
+unassigned in Unicode 14 (Python 3.11's unicodedata, asserted below) are marked "post_unicode_14"; the C++ test
+requires identical pieces on all other lines and reports how many marked lines are cut differently.
 
 Invalid UTF-8: `tokenizers` only takes valid strings, so the expected ids of a "hex" line are those of
 bytes.decode("utf-8", errors="replace") (each maximal ill-formed subsequence becomes U+FFFD), which is what
@@ -32,6 +38,21 @@ from tokenizers.models import BPE
 ROOT = Path(__file__).resolve().parent.parent
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
+# The pre-tokenizer regex sets of policy/tokenizer/pre_tokenizer.cpp, as the models' tokenizer.json files write
+# them (Oniguruma syntax, which `tokenizers` runs natively): the C++ runs them on RE2 with the lookahead
+# rewritten, and the corpus records a hash of the pieces each set cuts, so the rewrite is checked against
+# Oniguruma for models whose vocabularies are not available here (Llama-3, DeepSeek-V3).
+PRE_PATTERNS = {
+    "gpt-2": [r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"],
+    "qwen2": [QWEN2_REGEX],
+    "llama3": [r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+               r"\s*[\r\n]+|\s+(?!\S)|\s+"],
+    "deepseek-v3": [r"\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+                    r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+|"
+                    r" ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+    "deepseek-llm": ["[\r\n]", r"\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-\x{1F7D}ᾀ-ᾴᾶ-ᾼ\x{1FBE}ῂ-ῄῆ-ῌῐ-\x{1FD3}ῖ-\x{1FDB}ῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤ\x{2126}ℨ\x{212A}-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+", r"\s?[!-/:-~！-／：-～‘-‟　-。]+", r"\s+$", "[一-龥ࠀ-一가-퟿]+", r"\p{N}+"],
+    "deepseek-coder": ["[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", r"\p{N}"],
+}
 SEED = 20261124
 N_PER_KIND = 200
 
@@ -86,6 +107,19 @@ def gpt2_reference(shared):
     tok.add_special_tokens([AddedToken("<|endoftext|>", special=True, normalized=False)])
     assert tok.token_to_id("<|endoftext|>") == 50256
     return tok
+
+
+def piece_hashes(text):
+    """name -> FNV-1a 64 (hex) of the pieces the regex set cuts from `text`, joined by NUL bytes."""
+    out = {}
+    for name, patterns in PRE_PATTERNS.items():
+        pre = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(p), behavior="isolated") for p in patterns])
+        h = 0xcbf29ce484222325
+        for i, (piece, _) in enumerate(pre.pre_tokenize_str(text)):
+            for b in (b"\0" if i else b"") + piece.encode("utf-8"):
+                h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+        out[name] = f"{h:016x}"
+    return out
 
 
 def check_vectors(tok, shared, name):
@@ -287,6 +321,7 @@ def main():
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data" / "tokenizers")
     ap.add_argument("--out", type=Path, default=ROOT / "tests" / "fixtures" / "tokenizers" / "corpus.jsonl")
     args = ap.parse_args()
+    assert unicodedata.unidata_version == "14.0.0", "run with Python 3.11 (Unicode 14), as RE2's tables"
     qwen2, gpt2 = qwen2_reference(args.shared), gpt2_reference(args.shared)
     check_vectors(qwen2, args.shared, "qwen2")
     check_vectors(qwen2, args.shared, "deepseek-r1-qwen")
@@ -304,6 +339,9 @@ def main():
             rec["kind"] = kind
             rec["qwen2"] = qwen2.encode(text, add_special_tokens=False).ids
             rec["gpt2"] = gpt2.encode(text, add_special_tokens=False).ids
+            rec["pieces"] = piece_hashes(text)
+            if any(unicodedata.category(c) == "Cn" for c in text):
+                rec["post_unicode_14"] = True  # see the note on Unicode versions above
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     print(f"wrote {args.out}: {len(items)} strings, {n_bytes / 1e6:.3f} MB")
 
