@@ -11,6 +11,7 @@
 #include "kernels/check.h"
 #include "recipes/model_tools.h"
 #include "recipes/recipe.h"
+#include "recipes/reward_cmd.h"
 #include "recipes/tokenize.h"
 #include "rl/trainer.h"
 
@@ -25,6 +26,8 @@ constexpr const char* kUsage =
     "  help   every recipe key with its type, default and meaning\n"
     "  info   grpo info --model DIR [--load]: architecture, parameters, experts, dtype, tokenizer files\n"
     "  convert  grpo convert --model DIR --out NEW_DIR [--dtype bfloat16] [--shard-mb N]: rewrite a checkpoint\n"
+    "  reward   grpo reward --task math|countdown|code --input FILE.jsonl [--output F] [--threads N]: score "
+    "completions\n"
     "  tokenize grpo tokenize --tokenizer PATH (--text S | --file F) [--decode] [--pieces]: ids of a text "
     "(grpo tokenize --help)\n"
     "example: grpo train recipes/countdown-tiny.toml rl.group_size=16 run.seed=2\n";
@@ -43,8 +46,9 @@ int run(int argc, char** argv) {
   if (cmd == "info") return grpo::recipes::run_info(argc - 2, argv + 2);
   if (cmd == "convert") return grpo::recipes::run_convert(argc - 2, argv + 2);
   if (cmd == "tokenize") return grpo::recipes::run_tokenize(argc - 2, argv + 2);
+  if (cmd == "reward") return grpo::recipes::run_reward(argc - 2, argv + 2);
   GRPO_CHECK(cmd == "sft" || cmd == "train" || cmd == "eval", "unknown command '", cmd,
-             "'; hint: grpo sft|train|eval|info|convert|tokenize|help (grpo --help)");
+             "'; hint: grpo sft|train|eval|info|convert|tokenize|reward|help (grpo --help)");
   GRPO_CHECK(argc >= 3, "missing recipe file; hint: grpo ", cmd, " recipes/countdown-tiny.toml");
   std::vector<std::string> overrides(argv + 3, argv + argc);
   recipe.load(argv[2], overrides);

@@ -4,6 +4,7 @@
 
 #include "kernels/check.h"
 #include "rewards/countdown.h"
+#include "rewards/math/math_reward.h"
 
 namespace grpo::rewards {
 namespace {
@@ -17,9 +18,22 @@ Score score_countdown_default(std::string_view completion, const Meta& meta) {
   return score_countdown_meta(completion, meta);
 }
 
+// meta: "answer" (the gold answer, LaTeX or plain).
+Score score_math_default(std::string_view completion, const Meta& meta) {
+  auto it = meta.find("answer");
+  if (it == meta.end()) {
+    Score s;
+    s.verdict = Verdict::invalid_input;
+    s.detail = "math: the prompt's meta has no \"answer\"";
+    return s;
+  }
+  return math::score_math(completion, it->second);
+}
+
 // NOTE: a plain constant array, initialised at compile time: no static-initialisation order issues.
 constexpr TaskEntry kTasks[] = {
     {"countdown", &score_countdown_default},
+    {"math", &score_math_default},
 };
 
 }  // namespace
