@@ -275,8 +275,12 @@ class Comparator {
       return !a.empty() && a == b;
     }
     // "x = 2" against "2": the right-hand side of an equation whose left side is a variable.
-    if (g.op == Op::kRel && p.op != Op::kRel && g.text == "=" && g.args[0].op == Op::kSym) return equal(g.args[1], p);
-    if (p.op == Op::kRel && g.op != Op::kRel && p.text == "=" && p.args[0].op == Op::kSym) return equal(g, p.args[1]);
+    // "x \in [1, 2]" likewise.
+    auto names_value = [](const Expr& e) {
+      return e.op == Op::kRel && (e.text == "=" || e.text == "in") && e.args[0].op == Op::kSym;
+    };
+    if (names_value(g) && p.op != Op::kRel) return equal(g.args[1], p);
+    if (names_value(p) && g.op != Op::kRel) return equal(g, p.args[1]);
     if (g.op == Op::kRel && p.op == Op::kRel) return relation(g, p);
     if (g.op == Op::kRel || p.op == Op::kRel) return false;
     const int gi = infinity_sign(g), pi = infinity_sign(p);

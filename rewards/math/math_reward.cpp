@@ -3,7 +3,6 @@
 
 #include <cctype>
 #include <cstring>
-#include <regex>
 
 #include "kernels/check.h"
 
@@ -58,10 +57,12 @@ std::optional<std::string> answer_tag(std::string_view s) {
 std::optional<std::string> gsm8k(std::string_view s) {
   const size_t p = s.rfind("####");
   if (p == std::string_view::npos) return std::nullopt;
-  size_t e = s.find('\n', p);
-  std::string a = trim(std::string(s.substr(p + 4, e == std::string_view::npos ? std::string_view::npos : e - p - 4)));
-  if (a.empty()) return std::nullopt;
-  return a;
+  size_t b = p + 4;
+  while (b < s.size() && (s[b] == ' ' || s[b] == '\t')) ++b;
+  size_t e = b;
+  while (e < s.size() && !std::isspace(static_cast<unsigned char>(s[e]))) ++e;  // the first token: "#### 1,234"
+  if (e == b) return std::nullopt;
+  return std::string(s.substr(b, e - b));
 }
 
 std::optional<std::string> the_answer_is(std::string_view s) {
@@ -73,23 +74,34 @@ std::optional<std::string> the_answer_is(std::string_view s) {
   size_t end = rest.find('\n');
   rest = rest.substr(0, end);
   // The sentence ends at ". " or a final period (not a decimal point).
-  static const std::regex kSentenceEnd(R"(\.(\s|$))");
-  std::smatch m;
-  if (std::regex_search(rest, m, kSentenceEnd)) rest = rest.substr(0, static_cast<size_t>(m.position(0)));
+  for (size_t k = 0; k < rest.size(); ++k) {
+    if (rest[k] == '.' && (k + 1 == rest.size() || std::isspace(static_cast<unsigned char>(rest[k + 1])))) {
+      rest.resize(k);
+      break;
+    }
+  }
   rest = trim(rest);
   while (!rest.empty() && (rest[0] == ':' || rest[0] == '$')) rest = trim(rest.substr(1));
+  while (!rest.empty() && rest.back() == '$') rest = trim(rest.substr(0, rest.size() - 1));
   if (auto boxed = last_boxed(rest)) return boxed;
   if (rest.empty()) return std::nullopt;
   return rest;
 }
 
 std::optional<std::string> last_number(std::string_view s) {
-  static const std::regex kNumber(R"(-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?)");
-  std::string text(s.size() > 100000 ? s.substr(s.size() - 100000) : s);
-  std::optional<std::string> last;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), kNumber); it != std::sregex_iterator(); ++it)
-    last = it->str();
-  return last;
+  // Scan back to the last digit, then take the number around it: -?digits(,ddd)*(.digits)?(/digits)?
+  size_t e = s.size();
+  while (e > 0 && !std::isdigit(static_cast<unsigned char>(s[e - 1]))) --e;
+  if (e == 0) return std::nullopt;
+  size_t b = e;
+  auto part = [&](size_t k) {
+    return std::isdigit(static_cast<unsigned char>(s[k])) ||
+           ((s[k] == ',' || s[k] == '.' || s[k] == '/') && k > 0 && k + 1 < s.size() &&
+            std::isdigit(static_cast<unsigned char>(s[k - 1])) && std::isdigit(static_cast<unsigned char>(s[k + 1])));
+  };
+  while (b > 0 && part(b - 1)) --b;
+  if (b > 0 && s[b - 1] == '-') --b;
+  return std::string(s.substr(b, e - b));
 }
 
 }  // namespace
@@ -154,7 +166,7 @@ Score score_math(std::string_view completion, std::string_view gold, const MathR
   try {
     p = parse_answer(*answer, cfg.limits);
   } catch (const ParseError& e) {
-    if (normalize_answer(*answer) == normalize_answer(gold)) {
+    if (answer->size() <= cfg.limits.max_chars && normalize_answer(*answer) == normalize_answer(gold)) {
       s.value = 1;
       s.verdict = Verdict::ok;
       s.detail = "same text";

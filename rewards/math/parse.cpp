@@ -212,6 +212,7 @@ class Parser {
     if (is_cmd("lt")) return "<";
     if (is_cmd("gt")) return ">";
     if (is_cmd("ne") || is_cmd("neq")) return "!=";
+    if (is_cmd("in")) return "in";
     return "";
   }
 
@@ -393,7 +394,14 @@ class Parser {
     const Token t = peek();
     switch (t.kind) {
       case Tok::kEnd: fail("unexpected end");
-      case Tok::kNum: ++p_; return counted(leaf(Op::kNum, t.text));
+      case Tok::kNum:
+        ++p_;
+        if (is_char("_")) {  // a numeral in a base, "52_8": compared as written
+          Expr based = subscripted(t.text);
+          based.op = Op::kText;
+          return counted(based);
+        }
+        return counted(leaf(Op::kNum, t.text));
       case Tok::kLetter: {
         ++p_;
         if (t.text == "e" && !is_char("_")) return counted(leaf(Op::kE));
@@ -552,7 +560,12 @@ class Parser {
 }  // namespace
 
 std::string normalize_answer(std::string_view latex) {
+  // NOTE: std::regex recurses per character; answers past this size are returned untouched (the parser rejects
+  // them anyway).
+  if (latex.size() > 4096) return std::string(latex);
   std::string s(latex);
+  replace_all(s, ",\\! ", ",");  // "11,\! 111" is a thousands separator
+  replace_all(s, ",\\!", ",");
   for (const char* drop : {"\\displaystyle", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad",
                            "\\$", "$", "\\(", "\\)", "\\[", "\\]", "^\\circ", "^{\\circ}", "°", "\\%", "%",
                            "\\bigl", "\\bigr", "\\Bigl", "\\Bigr", "\\big", "\\Big", "\\limits"})
@@ -586,7 +599,7 @@ std::string normalize_answer(std::string_view latex) {
     replace_all(s, ",", "");
   }
   // A trailing unit word ("10 dollars", "5\text{ cm}") after a value.
-  static const std::regex kTrailingText(R"(^(.*\S)\s*\\(text|mbox|mathrm)\{([^{}]*)\}$)");
+  static const std::regex kTrailingText(R"(^(.*\S)\s*\\(text|mbox|mathrm)\{([^{}]*)\}(\^\{?\d\}?)?$)");
   std::smatch m;
   while (std::regex_match(s, m, kTrailingText) && is_unit(m[3].str())) s = m[1].str();
   static const std::regex kTrailingWord(R"(^(.*[0-9}])\s+([A-Za-z][A-Za-z /^23]*)$)");
@@ -625,6 +638,20 @@ Expr parse_answer(std::string_view latex, const ParseLimits& limits) {
       }
     }
     kept.push_back(std::move(t));
+  }
+  // "a \pm b": the set of both signs (one \pm only).
+  size_t pm = 0, pm_at = 0;
+  for (size_t k = 0; k < kept.size(); ++k)
+    if (kept[k].kind == Tok::kCmd && (kept[k].text == "pm" || kept[k].text == "mp")) ++pm, pm_at = k;
+  if (pm == 1) {
+    std::vector<Expr> both;
+    for (const char* sign : {"+", "-"}) {
+      std::vector<Token> t = kept;
+      t[pm_at] = {Tok::kChar, sign};
+      Parser p(std::move(t), limits);
+      both.push_back(p.top());
+    }
+    return node(Op::kSet, std::move(both));
   }
   Parser p(std::move(kept), limits);
   return p.top();
