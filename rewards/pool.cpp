@@ -2,7 +2,11 @@
 // tbb::task_arena of n_threads. Every exception is caught per request and turned into a Score.
 #include "rewards/pool.h"
 
+#include <chrono>
+#include <condition_variable>
 #include <exception>
+#include <memory>
+#include <mutex>
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -31,6 +35,29 @@ Score run_checker(const Checker& checker, const ScoreRequest& req) {
     return error_score(Verdict::internal_error, "checker for task \"" + req.task + "\" threw a non-std exception");
   }
 }
+
+// A counting semaphore (C++17 has none).
+class Slots {
+ public:
+  explicit Slots(int n) : free_(n) {}
+  void acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return free_ > 0; });
+    --free_;
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++free_;
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;
+};
 
 }  // namespace
 
@@ -71,6 +98,25 @@ std::vector<Score> ScorePool::score(const std::vector<ScoreRequest>& requests) {
     }
   }
 
+  std::map<std::string, std::unique_ptr<Slots>> limits;
+  for (const auto& [task, n] : cfg_.max_running) {
+    GRPO_CHECK(n >= 1, "PoolConfig::max_running[\"", task, "\"] is ", n, "; set it to 1 or more");
+    limits.emplace(task, std::make_unique<Slots>(n));
+  }
+  auto run_limited = [&](const Checker& checker, const ScoreRequest& req) {
+    auto lim = limits.find(req.task);
+    if (lim != limits.end()) lim->second->acquire();
+    const auto t0 = std::chrono::steady_clock::now();
+    Score s = run_checker(checker, req);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (lim != limits.end()) lim->second->release();
+    if (cfg_.deadline_seconds > 0 && secs > cfg_.deadline_seconds && s.verdict != Verdict::timeout) {
+      s = error_score(Verdict::timeout, "the check took " + std::to_string(secs) + " s, past its deadline of " +
+                                            std::to_string(cfg_.deadline_seconds) + " s");
+    }
+    return s;
+  };
+
   std::vector<Score> results(requests.size());
   arena_->arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<size_t>(0, requests.size()), [&](const tbb::blocked_range<size_t>& r) {
@@ -80,7 +126,7 @@ std::vector<Score> ScorePool::score(const std::vector<ScoreRequest>& requests) {
         if (it == resolved.end()) {
           results[i] = error_score(Verdict::invalid_input, unknown.at(req.task));
         } else {
-          results[i] = run_checker(it->second, req);
+          results[i] = run_limited(it->second, req);
         }
       }
     });

@@ -1,6 +1,9 @@
 // ScorePool: scores a batch of completions in parallel on a oneTBB arena and returns one Score per
 // request, in input order. Nothing escapes: unknown tasks and throwing checkers become Scores.
-// Not yet here: per-check timeouts and per-kind concurrency limits (they arrive with the code sandbox).
+// Per-task concurrency limits (code checks each start processes; a limit keeps them from crowding out the
+// rest) and per-item deadlines. NOTE: a deadline cannot interrupt a C++ function; every checker bounds its
+// own time (math: EquivalenceConfig::timeout_seconds; code: the sandbox's wall-clock kill; countdown: bounded
+// input), and a check that still returns past its deadline is scored timeout.
 #pragma once
 
 #include <map>
@@ -20,7 +23,9 @@ struct ScoreRequest {
 };
 
 struct PoolConfig {
-  int n_threads = 2;  // oneTBB arena size (threads scoring at once), >= 1
+  int n_threads = 2;                       // oneTBB arena size (threads scoring at once), >= 1
+  std::map<std::string, int> max_running;  // task -> most checks of that task at once (absent: n_threads)
+  double deadline_seconds = 0;             // per item; past it the Score becomes timeout (0: none)
 };
 
 class ScorePool {
