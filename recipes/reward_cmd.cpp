@@ -26,7 +26,7 @@ constexpr const char* kUsage =
     "grpo reward --task math|countdown|code --input FILE.jsonl [--output FILE.jsonl] [--threads N]";
 
 // A JSON field as the checkers' string meta: strings as they are, number lists as "3,15,7", the rest as JSON.
-std::string meta_value(const nlohmann::json& v) {
+std::string meta_value(const nlohmann::ordered_json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); })) {
     std::string s;
@@ -60,21 +60,21 @@ int run_reward(int argc, char** argv) {
   GRPO_CHECK(in.good(), "grpo reward: cannot open ", a.get("--input"), "; hint: check the path");
 
   // Parse every line first; malformed ones keep their slot with an invalid_input score.
-  std::vector<nlohmann::json> rows;
+  std::vector<nlohmann::ordered_json> rows;  // input field order is kept
   std::vector<rewards::ScoreRequest> requests;
   std::vector<std::optional<rewards::Score>> fixed;  // pre-decided scores (malformed lines)
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty() || line == "\r") continue;
-    nlohmann::json row;
+    nlohmann::ordered_json row;
     std::string problem;
     try {
-      row = nlohmann::json::parse(line);
+      row = nlohmann::ordered_json::parse(line);
       if (!row.is_object()) problem = "not a JSON object";
       else if (!row.contains("completion") || !row.at("completion").is_string()) problem = "no string \"completion\"";
     } catch (const nlohmann::json::exception& e) {
       problem = std::string("invalid JSON (") + e.what() + ")";
-      row = nlohmann::json{{"line", n}};
+      row = nlohmann::ordered_json{{"line", n}};
     }
     rewards::ScoreRequest req;
     req.task = task;
@@ -113,12 +113,12 @@ int run_reward(int argc, char** argv) {
   std::map<std::string, int64_t> counts;
   for (size_t i = 0; i < rows.size(); ++i) {
     const rewards::Score& s = *fixed[i];
-    nlohmann::json row = rows[i];
+    nlohmann::ordered_json row = rows[i];
     row["reward"] = s.value;
     row["verdict"] = rewards::verdict_name(s.verdict);
     row["detail"] = s.detail;
     ++counts[rewards::verdict_name(s.verdict)];
-    const std::string text = row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const std::string text = row.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
     if (out_file.is_open()) out_file << text;
     else std::fwrite(text.data(), 1, text.size(), stdout);
   }

@@ -106,6 +106,12 @@ policy::Policy fresh_policy(const TrainConfig& cfg, const at::Device& device) {
   return p;
 }
 
+rewards::PoolConfig pool_config(const TrainConfig& cfg) {
+  rewards::PoolConfig pc;
+  pc.n_threads = static_cast<int>(cfg.run.pool_threads);
+  return pc;
+}
+
 std::string eval_summary(const EvalResult& e) {
   char buf[160];
   std::snprintf(buf, sizeof(buf), "eval: accuracy %.3f, format %.3f, length %.1f (n=%lld, %.1fs)", e.accuracy,
@@ -173,7 +179,7 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
   Learner learner(pol.model, lc);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, cfg.engine);
-  rewards::ScorePool pool({static_cast<int>(cfg.run.pool_threads)});
+  rewards::ScorePool pool(pool_config(cfg));
   auto eval_prompts = countdown_eval_prompts(data, *pol.tokenizer, cfg.task, cfg.task.eval_size);
   CountdownSampler sampler(data.train, seed ^ kSftSalt);
   JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
@@ -258,7 +264,7 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, cfg.engine);
   engine.set_policy_version(start.step);
-  rewards::ScorePool pool({static_cast<int>(cfg.run.pool_threads)});
+  rewards::ScorePool pool(pool_config(cfg));
   auto eval_prompts = countdown_eval_prompts(data, *pol.tokenizer, cfg.task, cfg.task.eval_size);
   CountdownSampler sampler(data.train, seed ^ kGrpoSalt);
   rollout::SamplingConfig sampling = cfg.sampling;
@@ -351,7 +357,7 @@ EvalResult run_eval(const TrainConfig& config, std::string* checkpoint) {
   policy::Policy pol = policy::load_policy(*found, device);
   CountdownData data = build_countdown_data(cfg.task);
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, cfg.engine);
-  rewards::ScorePool pool({static_cast<int>(cfg.run.pool_threads)});
+  rewards::ScorePool pool(pool_config(cfg));
   auto prompts = countdown_eval_prompts(data, *pol.tokenizer, cfg.task, cfg.task.eval_size);
   return evaluate(engine, pool, kTask, prompts, cfg.sampling.max_new_tokens, cfg.eval, seed);
 }

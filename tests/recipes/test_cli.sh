@@ -58,6 +58,26 @@ expect_error "$work/bad.jsonl:1" tokenize --tokenizer "$toks/qwen2_vocab" --file
 printf '{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}' >"$work/tokenizer.json"
 expect_error "$work/tokenizer.json" tokenize --tokenizer "$work/tokenizer.json" --text x
 
+# grpo reward: scores each line, keeps the input fields, reports malformed lines and goes on.
+cat >"$work/math.jsonl" <<'JSONL'
+{"completion": "so \\boxed{\\frac{1}{2}}", "answer": "0.5", "id": 7}
+not json
+{"completion": "the answer is 3.", "answer": "4"}
+{"answer": "4"}
+JSONL
+out=$("$grpo" reward --task math --input "$work/math.jsonl" 2>"$work/reward.err") || fail "reward failed"
+[ "$(printf '%s\n' "$out" | wc -l)" -eq 4 ] || fail "reward: want 4 output lines, got: $out"
+printf '%s\n' "$out" | sed -n 1p | grep -q '"id":7.*"reward":1.0.*"verdict":"ok"' || fail "reward line 1: $out"
+printf '%s\n' "$out" | sed -n 2p | grep -q '"verdict":"invalid_input".*math.jsonl:2' || fail "reward line 2: $out"
+printf '%s\n' "$out" | sed -n 3p | grep -q '"verdict":"wrong"' || fail "reward line 3: $out"
+printf '%s\n' "$out" | sed -n 4p | grep -q 'no string \\"completion\\"' || fail "reward line 4: $out"
+grep -q "invalid_input=2 ok=1 wrong=1" "$work/reward.err" || fail "reward summary: $(cat "$work/reward.err")"
+printf '{"completion": "<answer>(15+7)*3</answer>", "numbers": [3, 15, 7], "target": 66}\n' >"$work/cd.jsonl"
+"$grpo" reward --task countdown --input "$work/cd.jsonl" --output "$work/cd.out" 2>/dev/null || fail "countdown reward"
+grep -q '"verdict":"ok"' "$work/cd.out" || fail "countdown reward: $(cat "$work/cd.out")"
+expect_error "known tasks" reward --task poetry --input "$work/cd.jsonl"
+expect_error "$work/none.jsonl" reward --task math --input "$work/none.jsonl"
+
 # Checkpoint tools on the committed transformers fixtures.
 models=$2/../tests/fixtures/models
 out=$("$grpo" info --model "$models/deepseek_v3") || fail "info failed"
