@@ -3,6 +3,7 @@
 #include "rewards/registry.h"
 
 #include "kernels/check.h"
+#include "rewards/code/code_reward.h"
 #include "rewards/countdown.h"
 #include "rewards/math/math_reward.h"
 
@@ -34,6 +35,7 @@ Score score_math_default(std::string_view completion, const Meta& meta) {
 constexpr TaskEntry kTasks[] = {
     {"countdown", &score_countdown_default},
     {"math", &score_math_default},
+    {"code", &code::score_code_meta},  // meta: "tests" (+ "entry_point") or "cases" (JSON)
 };
 
 }  // namespace

@@ -1,0 +1,5 @@
+# hostile: spins forever at import
+# mode: call
+# expect: timeout
+while True:
+    pass
