@@ -75,6 +75,13 @@ grep -q "invalid_input=2 ok=1 wrong=1" "$work/reward.err" || fail "reward summar
 printf '{"completion": "<answer>(15+7)*3</answer>", "numbers": [3, 15, 7], "target": 66}\n' >"$work/cd.jsonl"
 "$grpo" reward --task countdown --input "$work/cd.jsonl" --output "$work/cd.out" 2>/dev/null || fail "countdown reward"
 grep -q '"verdict":"ok"' "$work/cd.out" || fail "countdown reward: $(cat "$work/cd.out")"
+cat >"$work/code.jsonl" <<'JSONL'
+{"completion": "```python\nprint(sum(map(int, input().split())))\n```", "cases": [{"input": "2 3\n", "output": "5\n"}]}
+{"completion": "def add(a, b):\n    import sys; sys.exit(0)", "tests": "assert add(2, 3) == 5", "entry_point": "add"}
+JSONL
+out=$("$grpo" reward --task code --input "$work/code.jsonl" 2>/dev/null) || fail "code reward failed"
+printf '%s\n' "$out" | sed -n 1p | grep -q '"verdict":"ok"' || fail "code reward line 1: $out"
+printf '%s\n' "$out" | sed -n 2p | grep -q '"verdict":"wrong"' || fail "code reward line 2 (sys.exit(0) must fail): $out"
 expect_error "known tasks" reward --task poetry --input "$work/cd.jsonl"
 expect_error "$work/none.jsonl" reward --task math --input "$work/none.jsonl"
 
