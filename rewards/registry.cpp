@@ -5,6 +5,7 @@
 #include "kernels/check.h"
 #include "rewards/code/code_reward.h"
 #include "rewards/countdown.h"
+#include "rewards/format.h"
 #include "rewards/math/math_reward.h"
 
 namespace grpo::rewards {
@@ -18,6 +19,8 @@ struct TaskEntry {
 Score score_countdown_default(std::string_view completion, const Meta& meta) {
   return score_countdown_meta(completion, meta);
 }
+
+Score score_format_default(std::string_view completion, const Meta&) { return score_format(completion); }
 
 // meta: "answer" (the gold answer, LaTeX or plain).
 Score score_math_default(std::string_view completion, const Meta& meta) {
@@ -35,6 +38,7 @@ Score score_math_default(std::string_view completion, const Meta& meta) {
 constexpr TaskEntry kTasks[] = {
     {"countdown", &score_countdown_default},
     {"math", &score_math_default},
+    {"format", &score_format_default},  // shape only: <think>…</think> then one answer
     {"code", &code::score_code_meta},  // meta: "tests" (+ "entry_point") or "cases" (JSON)
 };
 

@@ -37,7 +37,7 @@ TEST_CASE("registry: countdown is known, unknown tasks name the known ones", "[c
   Score s = checker("<answer>(15+7)*3</answer>", {{"numbers", "3,15,7"}, {"target", "66"}});
   CHECK(s.verdict == Verdict::ok);
   const auto known = grpo::rewards::known_tasks();
-  for (const char* task : {"countdown", "math"}) CHECK(std::count(known.begin(), known.end(), task) == 1);
+  for (const char* task : {"countdown", "math", "code", "format"}) CHECK(std::count(known.begin(), known.end(), task) == 1);
   try {
     grpo::rewards::find_checker("sudoku");
     FAIL("find_checker(\"sudoku\") should throw");
