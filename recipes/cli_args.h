@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,20 @@ struct Args {
   std::string get(const std::string& k, const std::string& fallback = "") const {
     auto it = values.find(k);
     return it == values.end() ? fallback : it->second;
+  }
+  // The value of --k as a count >= 1 (`fallback` when absent); anything else stops naming the flag.
+  int64_t get_count(const std::string& k, int64_t fallback, const char* cmd) const {
+    if (!has(k)) return fallback;
+    const std::string v = get(k);
+    size_t used = 0;
+    int64_t n = 0;
+    try {
+      n = std::stoll(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    GRPO_CHECK(used == v.size() && n >= 1, "grpo ", cmd, ": ", k, " needs a positive count, got '", v, "'");
+    return n;
   }
 };
 

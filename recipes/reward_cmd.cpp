@@ -47,22 +47,16 @@ int run_reward(int argc, char** argv) {
   GRPO_CHECK(a.has("--task") && a.has("--input"), "grpo reward: --task and --input are required; usage: ", kUsage);
   const std::string task = a.get("--task");
   rewards::find_checker(task);  // an unknown task stops here, naming the known ones
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (a.has("--threads")) {
-    try {
-      threads = std::stoi(a.get("--threads"));
-    } catch (const std::exception&) {
-      threads = 0;
-    }
-    GRPO_CHECK(threads >= 1, "grpo reward: --threads needs a positive count, got '", a.get("--threads"), "'");
-  }
+  const int threads = static_cast<int>(
+      a.get_count("--threads", std::max(1u, std::thread::hardware_concurrency()), "reward"));
   std::ifstream in(a.get("--input"), std::ios::binary);
   GRPO_CHECK(in.good(), "grpo reward: cannot open ", a.get("--input"), "; hint: check the path");
 
   // Parse every line first; malformed ones keep their slot with an invalid_input score.
   std::vector<nlohmann::ordered_json> rows;  // input field order is kept
-  std::vector<rewards::ScoreRequest> requests;
-  std::vector<std::optional<rewards::Score>> fixed;  // pre-decided scores (malformed lines)
+  std::vector<std::optional<rewards::Score>> fixed;  // per row; malformed lines are decided here
+  std::vector<rewards::ScoreRequest> todo;          // the well-formed rows, to score
+  std::vector<size_t> todo_index;                   // their row numbers
   std::string line;
   for (size_t n = 1; std::getline(in, line); ++n) {
     if (line.empty() || line == "\r") continue;
@@ -76,12 +70,14 @@ int run_reward(int argc, char** argv) {
       problem = std::string("invalid JSON (") + e.what() + ")";
       row = nlohmann::ordered_json{{"line", n}};
     }
-    rewards::ScoreRequest req;
-    req.task = task;
     if (problem.empty()) {
+      rewards::ScoreRequest req;
+      req.task = task;
       req.completion = row.at("completion").get<std::string>();
       for (auto it = row.begin(); it != row.end(); ++it)
         if (it.key() != "completion") req.meta[it.key()] = meta_value(it.value());
+      todo.push_back(std::move(req));
+      todo_index.push_back(rows.size());
       fixed.emplace_back();
     } else {
       rewards::Score s;
@@ -90,12 +86,7 @@ int run_reward(int argc, char** argv) {
       fixed.emplace_back(s);
     }
     rows.push_back(std::move(row));
-    requests.push_back(std::move(req));
   }
-  std::vector<rewards::ScoreRequest> todo;
-  std::vector<size_t> todo_index;
-  for (size_t i = 0; i < requests.size(); ++i)
-    if (!fixed[i]) todo.push_back(requests[i]), todo_index.push_back(i);
 
   rewards::PoolConfig pc;
   pc.n_threads = threads;

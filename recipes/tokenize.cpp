@@ -115,15 +115,7 @@ int run_tokenize(int argc, char** argv) {
   GRPO_CHECK(a.has("--text") != a.has("--file"), "grpo tokenize: give exactly one of --text and --file; usage: ",
              kUsage);
   GRPO_CHECK(!a.has("--jsonl") || a.has("--file"), "grpo tokenize: --jsonl reads --file");
-  int64_t repeat = 1;
-  if (a.has("--repeat")) {
-    try {
-      repeat = std::stoll(a.get("--repeat"));
-    } catch (const std::exception&) {
-      repeat = 0;
-    }
-    GRPO_CHECK(repeat >= 1, "grpo tokenize: --repeat needs a positive count, got '", a.get("--repeat"), "'");
-  }
+  const int64_t repeat = a.get_count("--repeat", 1, "tokenize");
   auto tok = policy::load_tokenizer(a.get("--tokenizer"));
   if (a.has("--pieces") || a.has("--repeat")) std::fprintf(stderr, "tokenizer: %s\n", tok->describe().c_str());
 

@@ -75,7 +75,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& sym) const {
   std::vector<int32_t> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
   for (int32_t i = 0; i < n; ++i) prev[i] = i - 1, next[i] = i + 1 < n ? i + 1 : -1;
   struct Cand {
-    int32_t rank, pos, left, right;
+    int32_t rank, pos, left, right, merged;
     bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
   std::vector<Cand> storage;
@@ -85,7 +85,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& sym) const {
     const int32_t nx = next[pos];
     if (pos < 0 || nx < 0) return;
     auto it = merges_.find(pair_key(sym[pos], sym[nx]));
-    if (it != merges_.end()) heap.push({it->second.rank, pos, sym[pos], sym[nx]});
+    if (it != merges_.end()) heap.push({it->second.rank, pos, sym[pos], sym[nx], it->second.id});
   };
   for (int32_t i = 0; i + 1 < n; ++i) push(i);
   while (!heap.empty()) {
@@ -94,7 +94,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& sym) const {
     const int32_t nx = next[c.pos];
     // Stale entry: the left symbol was merged away or changed, or its right neighbour changed.
     if (sym[c.pos] != c.left || nx < 0 || sym[nx] != c.right) continue;
-    sym[c.pos] = merges_.at(pair_key(c.left, c.right)).id;
+    sym[c.pos] = c.merged;
     sym[nx] = -1;
     next[c.pos] = next[nx];
     if (next[nx] >= 0) prev[next[nx]] = c.pos;
