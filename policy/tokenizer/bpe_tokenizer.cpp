@@ -4,22 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <fstream>
 
 #include "kernels/check.h"
+#include "policy/tokenizer/tokenizer_files.h"
 #include "policy/tokenizer/unicode.h"
 
 namespace grpo::policy {
-namespace {
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  GRPO_CHECK(out.good(), "cannot write ", path, "; hint: check free space and permissions");
-}
-
-}  // namespace
 
 BpeTokenizer::BpeTokenizer(BpeTokenizerSpec spec)
     : spec_(std::move(spec)),
@@ -154,9 +144,9 @@ std::string BpeTokenizer::to_tokenizer_json() const {
 }
 
 void BpeTokenizer::save(const std::string& dir) const {
-  write_file(dir + "/tokenizer.json", spec_.tokenizer_json_text.empty() ? to_tokenizer_json() : spec_.tokenizer_json_text);
+  write_text_file(dir + "/tokenizer.json", spec_.tokenizer_json_text.empty() ? to_tokenizer_json() : spec_.tokenizer_json_text);
   if (!spec_.tokenizer_config_text.empty()) {
-    write_file(dir + "/tokenizer_config.json", spec_.tokenizer_config_text);
+    write_text_file(dir + "/tokenizer_config.json", spec_.tokenizer_config_text);
     return;
   }
   using nlohmann::json;
@@ -173,7 +163,7 @@ void BpeTokenizer::save(const std::string& dir) const {
               {"add_bos_token", adds_bos()},
               {"clean_up_tokenization_spaces", false},
               {"added_tokens_decoder", decoder}};
-  write_file(dir + "/tokenizer_config.json", cfg.dump(2));
+  write_text_file(dir + "/tokenizer_config.json", cfg.dump(2));
 }
 
 }  // namespace grpo::policy

@@ -1,11 +1,10 @@
 // CharTokenizer: encode/decode and the tokenizer.json form it is saved in.
 #include "policy/tokenizer/char_tokenizer.h"
 
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
+#include "policy/tokenizer/tokenizer_files.h"
 
 namespace grpo::policy {
 
@@ -131,10 +130,7 @@ void CharTokenizer::save(const std::string& dir) const {
               {"unk_token", tokens_[unk_id()]},
               {"clean_up_tokenization_spaces", false}};
   for (auto [name, value] : {std::pair{"tokenizer.json", tok.dump(1)}, std::pair{"tokenizer_config.json", cfg.dump(2)}}) {
-    std::string path = dir + "/" + name;
-    std::ofstream out(path, std::ios::binary);
-    out << value << "\n";
-    GRPO_CHECK(out.good(), "cannot write ", path, "; hint: check free disk space and permissions");
+    write_text_file(dir + "/" + name, value + "\n");
   }
 }
 

@@ -6,7 +6,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
@@ -148,15 +147,9 @@ std::string SentencePieceTokenizer::id_to_token(int64_t id) const {
 }
 
 void SentencePieceTokenizer::save(const std::string& dir) const {
-  auto write = [](const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.close();
-    GRPO_CHECK(out.good(), "cannot write ", path, "; hint: check free space and permissions");
-  };
-  write(dir + "/tokenizer.model", model_bytes_);
+  write_text_file(dir + "/tokenizer.model", model_bytes_);
   if (!config_text_.empty()) {
-    write(dir + "/tokenizer_config.json", config_text_);
+    write_text_file(dir + "/tokenizer_config.json", config_text_);
     return;
   }
   const SpmApi& api = spm_api();
@@ -166,7 +159,7 @@ void SentencePieceTokenizer::save(const std::string& dir) const {
                         {"add_bos_token", add_bos_},
                         {"add_eos_token", false},
                         {"legacy", true}};
-  write(dir + "/tokenizer_config.json", cfg.dump(2));
+  write_text_file(dir + "/tokenizer_config.json", cfg.dump(2));
 }
 
 std::string SentencePieceTokenizer::describe() const {

@@ -227,6 +227,13 @@ std::string read_text_file(const std::string& path) {
   return ss.str();
 }
 
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  GRPO_CHECK(out.good(), "cannot write ", path, "; hint: check free space and permissions");
+}
+
 BpeTokenizerSpec read_tokenizer_json(const std::string& path) {
   BpeTokenizerSpec spec;
   spec.label = path;
