@@ -9,23 +9,61 @@
 namespace grpo::rewards::math {
 namespace {
 
-// Words dropped when they follow a value ("10 \text{ dollars}", "5 cm").
+// Words dropped when they follow a value ("10 \text{ dollars}", "5 cm", "864 \text{ sq in}^2"). A unit text is
+// one or more of these words (each may carry ^2 / ^3, end in a period, or join the next with "/" or "per").
 const char* const kUnits[] = {
     "dollar", "dollars", "cent", "cents", "unit", "units", "cm", "m", "km", "mm", "meter", "meters", "metre",
-    "inch", "inches", "foot", "feet", "ft", "yard", "yards", "mile", "miles", "mph", "hour", "hours", "minute",
-    "minutes", "second", "seconds", "sec", "day", "days", "week", "weeks", "year", "years", "degree", "degrees",
-    "gram", "grams", "g", "kg", "pound", "pounds", "lb", "lbs", "ounce", "ounces", "liter", "liters", "l", "ml",
-    "square", "sq", "cubic", "people", "students", "times", "points", "percent", "marbles", "apples", "books",
-    "pages", "cups", "eggs", "boxes", "bags", "cookies", "pieces", "tickets", "miles per hour", "km/h", "m/s"};
+    "metres", "inch", "inches", "foot", "feet", "ft", "yard", "yards", "yd", "yds", "mile", "miles", "mi", "mph",
+    "kph", "hour", "hours", "hr", "hrs", "minute", "minutes", "mins", "second", "seconds", "sec", "secs", "day",
+    "days", "week", "weeks", "month", "months", "year", "years", "degree", "degrees", "gram", "grams", "g", "kg",
+    "pound", "pounds", "lb", "lbs", "ounce", "ounces", "oz", "liter", "liters", "litre", "litres", "l", "ml",
+    "gallon", "gallons", "square", "sq", "cubic", "cu", "people", "students", "times", "points", "percent",
+    "marbles", "apples", "books", "pages", "cups", "eggs", "boxes", "bags", "cookies", "pieces", "tickets", "km/h",
+    "m/s"};
+// Abbreviations that are also words or operators ("in", "min", "s"): units only right after a number or a
+// group at the end of the answer ("864 \text{ in}^2"), never a text token elsewhere ("x \text{ in } [0, 1]").
+const char* const kTrailingOnlyUnits[] = {"in", "min", "s", "h"};
 
-bool is_unit(std::string w) {
-  while (!w.empty() && std::isspace(static_cast<unsigned char>(w.back()))) w.pop_back();
-  while (!w.empty() && std::isspace(static_cast<unsigned char>(w.front()))) w.erase(w.begin());
-  std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (w.rfind("^", 0) == 0) return false;
+bool is_unit_word(std::string_view w, bool trailing) {
+  for (const char* p : {"^{2}", "^{3}", "^2", "^3"}) {
+    const size_t n = std::strlen(p);
+    if (w.size() > n && w.substr(w.size() - n) == p) {
+      w.remove_suffix(n);
+      break;
+    }
+  }
+  if (w.size() > 1 && w.back() == '.') w.remove_suffix(1);
   for (const char* u : kUnits)
-    if (w == u || w == std::string(u) + "^2" || w == std::string(u) + "^3") return true;
+    if (w == u) return true;
+  if (trailing)
+    for (const char* u : kTrailingOnlyUnits)
+      if (w == u) return true;
   return false;
+}
+
+// Is w (any case, spaces around) a unit text: "cm", " sq units", "miles per hour", "ft/s", "in^2"?
+bool is_unit(std::string w, bool trailing = false) {
+  for (char& c : w) {
+    const auto u = static_cast<unsigned char>(c);
+    c = std::isspace(u) ? ' ' : static_cast<char>(std::tolower(u));
+  }
+  const size_t first = w.find_first_not_of(' ');
+  if (first == std::string::npos) return false;
+  w = w.substr(first, w.find_last_not_of(' ') + 1 - first);
+  for (const char* u : kUnits)  // "km/h", "m/s" as a whole
+    if (w == u) return true;
+  std::replace(w.begin(), w.end(), '/', ' ');
+  size_t n_words = 0;
+  for (size_t pos = 0; pos < w.size();) {
+    size_t end = w.find(' ', pos);
+    if (end == std::string::npos) end = w.size();
+    const std::string_view word(w.data() + pos, end - pos);
+    pos = end + 1;
+    if (word.empty() || word == "per") continue;
+    if (!is_unit_word(word, trailing)) return false;
+    ++n_words;
+  }
+  return n_words > 0;
 }
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
@@ -68,6 +106,7 @@ class Lexer {
         std::string name = s_.substr(i_ + 1, j - i_ - 1);
         if (name.empty() && j < s_.size()) name = std::string(1, s_[j++]);  // \{ \} \, \\ ...
         i_ = j;
+        if (name.size() == 1 && std::isspace(static_cast<unsigned char>(name[0]))) continue;  // "\ ": a space
         if (name == "text" || name == "textbf" || name == "mathrm" || name == "mathbf" || name == "mbox" ||
             name == "textit" || name == "mathit" || name == "operatorname" || name == "rm") {
           out.push_back({Tok::kText, group()});
@@ -277,7 +316,7 @@ class Parser {
         ++p_;
         factors.push_back(counted(node(Op::kInv, {unary()})));
       } else if (starts_primary()) {
-        // Mixed number: an integer directly followed by \frac of two integers ("2\frac{1}{2}" = 5/2).
+        // Mixed number: an integer directly followed by \frac of two integers ("2\frac{1}{2}", "5\frac12").
         if (factors.size() == 1 && factors[0].op == Op::kNum && factors[0].text.find('.') == std::string::npos &&
             is_cmd("frac") && mixed_fraction_follows()) {
           Expr frac = power();
@@ -292,11 +331,23 @@ class Parser {
     return counted(node(Op::kMul, std::move(factors)));
   }
 
-  // \frac{digits}{digits} next?
+  // An integer fraction next: \frac{12}{7}, or the shorthand \frac12 (two digits), \frac1{2}, \frac{1}2?
   bool mixed_fraction_follows() const {
-    return is_char("{", 1) && peek(2).kind == Tok::kNum && is_char("}", 3) && is_char("{", 4) &&
-           peek(5).kind == Tok::kNum && is_char("}", 6) && peek(2).text.find('.') == std::string::npos &&
-           peek(5).text.find('.') == std::string::npos;
+    auto integer = [&](size_t k) { return peek(k).kind == Tok::kNum && peek(k).text.find('.') == std::string::npos; };
+    if (integer(1) && peek(1).text.size() == 2) return true;  // \frac12
+    auto arg = [&](size_t& k) {  // {digits} or one digit
+      if (is_char("{", k) && integer(k + 1) && is_char("}", k + 2)) {
+        k += 3;
+        return true;
+      }
+      if (integer(k) && peek(k).text.size() == 1) {
+        k += 1;
+        return true;
+      }
+      return false;
+    };
+    size_t k = 1;
+    return arg(k) && arg(k);
   }
 
   Expr unary() {
@@ -601,9 +652,12 @@ std::string normalize_answer(std::string_view latex) {
   // A trailing unit word ("10 dollars", "5\text{ cm}") after a value.
   static const std::regex kTrailingText(R"(^(.*\S)\s*\\(text|mbox|mathrm)\{([^{}]*)\}(\^\{?\d\}?)?$)");
   std::smatch m;
-  while (std::regex_match(s, m, kTrailingText) && is_unit(m[3].str())) s = m[1].str();
+  auto after_value = [](const std::string& v) {
+    return std::isdigit(static_cast<unsigned char>(v.back())) || v.back() == '}';
+  };
+  while (std::regex_match(s, m, kTrailingText) && is_unit(m[3].str(), after_value(m[1].str()))) s = m[1].str();
   static const std::regex kTrailingWord(R"(^(.*[0-9}])\s+([A-Za-z][A-Za-z /^23]*)$)");
-  if (std::regex_match(s, m, kTrailingWord) && is_unit(m[2].str())) s = m[1].str();
+  if (std::regex_match(s, m, kTrailingWord) && is_unit(m[2].str(), /*trailing=*/true)) s = m[1].str();
   trim(s);
   return s;
 }
@@ -631,7 +685,7 @@ Expr parse_answer(std::string_view latex, const ParseLimits& limits) {
     if (t.kind == Tok::kText) {
       std::string w = t.text;
       w.erase(std::remove_if(w.begin(), w.end(), [](unsigned char c) { return std::isspace(c); }), w.end());
-      if (w.empty() || is_unit(w)) continue;
+      if (w.empty() || is_unit(t.text)) continue;
       if (w == "or" || w == "and") {
         kept.push_back({Tok::kChar, ","});
         continue;

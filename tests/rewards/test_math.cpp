@@ -76,6 +76,51 @@ TEST_CASE("numbers compare exactly; expressions by identity testing", "[cpu][mat
   CHECK_FALSE(same("2^{100}", "2^{100}+1"));  // exact: 1 in 10^30 is not "close"
 }
 
+// Forms models write that the verifier missed (issue 10), one case per fix: 5\frac12, a \pm answer written out,
+// 864 \text{ in}^2.
+TEST_CASE("the frac45 shorthand alone and in mixed numbers", "[cpu][math]") {
+  CHECK(same("5\\frac{1}{2}", "5\\frac12"));
+  CHECK(same("\\frac{11}{2}", "5\\frac12"));
+  CHECK(same("\\frac{275}{2}", "137\\frac12"));
+  CHECK(same("137\\frac{1}{2}", "137\\dfrac12"));
+  CHECK(same("2\\frac{1}{2}", "2\\frac1{2}"));
+  CHECK(same("\\frac{1}{2}", "\\frac12"));
+  CHECK(same("0.75", "\\dfrac34"));
+  CHECK_FALSE(same("\\frac{5}{2}", "5\\frac12"));  // a mixed number, not a product
+  CHECK_FALSE(same("\\frac{1}{2}", "5\\frac12"));
+}
+
+TEST_CASE("a plus-minus answer equals the list or set of both signs either way round", "[cpu][math]") {
+  // "\ " (a LaTeX space) between the items is a space.
+  CHECK(same("1 \\pm \\sqrt{19}", "1-\\sqrt{19},\\ 1+\\sqrt{19}"));
+  CHECK(same("1 \\pm \\sqrt{19}", "1+\\sqrt{19},\\ 1-\\sqrt{19}"));
+  CHECK(same("1 \\pm \\sqrt{19}", "\\{1-\\sqrt{19},\\ 1+\\sqrt{19}\\}"));
+  CHECK(same("x = 1 \\pm \\sqrt{19}", "1-\\sqrt{19},\\ 1+\\sqrt{19}"));
+  CHECK(same("1-\\sqrt{19},\\ 1+\\sqrt{19}", "1 \\pm \\sqrt{19}"));
+  CHECK(same("\\{1+\\sqrt{19},\\ 1-\\sqrt{19}\\}", "x = 1 \\pm \\sqrt{19}"));
+  CHECK(same("\\frac{-1 \\pm \\sqrt{5}}{2}", "\\frac{-1+\\sqrt5}2,\\ \\frac{-1-\\sqrt5}2"));
+  CHECK_FALSE(same("1 \\pm \\sqrt{19}", "1+\\sqrt{19}"));
+  CHECK_FALSE(same("1 \\pm \\sqrt{19}", "1-\\sqrt{19},\\ 1+\\sqrt{18}"));
+  CHECK_FALSE(same("1-\\sqrt{19},\\ 1+\\sqrt{19}", "1 \\pm \\sqrt{17}"));
+}
+
+TEST_CASE("unit abbreviations in text after a number with an optional exponent", "[cpu][math]") {
+  CHECK(same("864", "864 \\text{ in}^2"));
+  CHECK(same("864", "864 \\text{ in}^{2}"));
+  CHECK(same("12", "12\\text{ cm}"));
+  CHECK(same("12", "12 \\text{ m}^3"));
+  CHECK(same("12", "12\\text{ft}"));
+  CHECK(same("12", "12\\mbox{ inches}"));
+  CHECK(same("12", "12 \\text{ sq units}"));
+  CHECK(same("12", "12 \\text{ sq. ft.}"));
+  CHECK(same("12", "12 \\text{ mph}"));
+  CHECK(same("12", "12 \\text{ miles per hour}"));
+  CHECK(same("\\frac{3}{2}", "\\frac{3}{2} \\text{ min}"));
+  CHECK_FALSE(same("864", "865 \\text{ in}^2"));
+  // "in", "min", "s" are units only at the end: "12 \text{ in } 13" is not 12 * 13.
+  CHECK(score_math("\\boxed{12 \\text{ in } 13}", "156").verdict != Verdict::ok);
+}
+
 TEST_CASE("a recipe can allow a numeric tolerance", "[cpu][math]") {
   MathRewardConfig loose;
   loose.equivalence.relative_tolerance = 1e-4;
