@@ -16,7 +16,7 @@ namespace grpo::rewards::code {
 // What a completion is checked against: exactly one of `tests` and `cases` is non-empty.
 struct CodeTask {
   std::string tests;          // assert-style Python (HumanEval's `def check(candidate)`, MBPP's asserts)
-  std::string entry_point;    // optional: `check(<entry_point>)` is appended to tests (HumanEval)
+  std::string entry_point;    // optional: `check(<entry_point>)` follows tests that define check (HumanEval)
   std::vector<IoCase> cases;  // stdin/stdout cases (APPS, CodeContests, LiveCodeBench)
 };
 

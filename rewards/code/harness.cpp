@@ -136,12 +136,11 @@ Score run_io_cases(std::string_view program, const std::vector<IoCase>& cases, c
 
 Score run_call_tests(std::string_view program, std::string_view tests, std::string_view entry_point,
                      const SandboxConfig& cfg) {
-  std::string all_tests(tests);
-  if (!entry_point.empty()) all_tests += "\n\ncheck(" + std::string(entry_point) + ")\n";
   const std::string token = random_token();
   const nlohmann::json config = {{"token", token},
                                  {"source", std::string(program)},
-                                 {"tests", all_tests},
+                                 {"tests", std::string(tests)},
+                                 {"entry_point", std::string(entry_point)},
                                  {"max_reply_bytes", cfg.max_output_bytes}};
   int req[2], rep[2];
   if (pipe2(req, O_CLOEXEC) < 0) return make_score(Verdict::sandbox_error, "pipe2 failed");

@@ -39,8 +39,9 @@ struct IoCase {
   std::string output;  // expected stdout, compared after normalize_output
 };
 
-// Runs `tests` (Python source with asserts) against `program`; when entry_point is not empty the tests
-// are followed by `check(<entry_point>)` (HumanEval). Score: 1 and ok when the tests finish without an
+// Runs `tests` (Python source with asserts) against `program`. When entry_point is not empty and the tests
+// define `check` at top level (HumanEval), they are followed by `check(<entry_point>)`; otherwise (MBPP's
+// plain asserts) the tests run as they are. Score: 1 and ok when the tests finish without an
 // exception; 0 and wrong / timeout / unparsable (program does not compile) / invalid_input (tests do not
 // compile) / sandbox_error otherwise; detail says which test line failed and why.
 // REQUIRES: entry_point is empty or a Python identifier.

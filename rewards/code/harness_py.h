@@ -167,13 +167,14 @@ while True:
     _wr.flush()
 )PY";
 
-// The trusted side: reads {"token", "source", "tests", "max_reply_bytes"} from stdin, checks that the
-// source compiles (without running it), has the server load it, then runs the tests with every global
-// name they do not define resolved in the program: functions become proxies that call through the pipe,
-// so the tests compare plain decoded values here. Writes "<token> started", then one verdict line
+// The trusted side: reads {"token", "source", "tests", "entry_point", "max_reply_bytes"} from stdin, checks
+// that the source compiles (without running it), has the server load it, then runs the tests with every
+// global name they do not define resolved in the program: functions become proxies that call through the
+// pipe, so the tests compare plain decoded values here. When the tests define `check` at top level
+// (HumanEval) and entry_point is set, `check(<entry_point>)` follows them; plain asserts (MBPP) run as they are. Writes "<token> started", then one verdict line
 // "<token> pass|fail|unparsable|invalid_tests <json detail>" to fd 3, which only this process holds.
 inline constexpr const char* kHarness = R"PY(
-import builtins, importlib, json, os, sys, traceback
+import ast, builtins, importlib, json, os, sys, traceback
 sys.set_int_max_str_digits(0)
 _cfg = json.loads(sys.stdin.buffer.read())
 _token = _cfg["token"]
@@ -187,7 +188,20 @@ try:
     compile(_cfg["source"], "<solution>", "exec", dont_inherit=True)
 except Exception as e:
     _verdict("unparsable", "%s: %s" % (type(e).__name__, e))
+def _binds_check(n):
+    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return n.name == "check"
+    if isinstance(n, (ast.Assign, ast.AnnAssign)):
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+        return any(isinstance(t, ast.Name) and t.id == "check" for t in targets)
+    if isinstance(n, (ast.Import, ast.ImportFrom)):
+        return any((a.asname or a.name) == "check" for a in n.names)
+    return False
+
 try:
+    _tree = compile(_cfg["tests"], "<tests>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    if _cfg["entry_point"] and any(_binds_check(n) for n in _tree.body):
+        _cfg["tests"] += "\n\ncheck(%s)\n" % _cfg["entry_point"]
     _tests = compile(_cfg["tests"], "<tests>", "exec", dont_inherit=True)
 except Exception as e:
     _verdict("invalid_tests", "%s: %s" % (type(e).__name__, e))

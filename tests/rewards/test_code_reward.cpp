@@ -103,6 +103,25 @@ TEST_CASE("code: MBPP-style top-level asserts and helpers taken from the program
   CHECK(call("LIMIT = (1, [2])\n", "assert LIMIT == (1, [2])\n").verdict == Verdict::ok);
 }
 
+TEST_CASE("code: entry_point calls check only when the tests define it", "[cpu]") {
+  const std::string add = "def add(a, b):\n    return a + b\n";
+  const std::string times = "def add(a, b):\n    return a * b\n";
+  // MBPP rows carry an entry point beside plain asserts: the asserts run as they are.
+  const std::string mbpp = "assert add(2, 3) == 5\nassert add(-4, 4) == 0\n";
+  Score ok = call(add, mbpp, "add");
+  CHECK(ok.verdict == Verdict::ok);
+  INFO(ok.detail);
+  Score wrong = call(times, mbpp, "add");
+  CHECK(wrong.verdict == Verdict::wrong);
+  CHECK_THAT(wrong.detail, Catch::Contains("tests line 1"));
+  // HumanEval: check(add) follows the tests, whether check is a def or bound by assignment.
+  CHECK(call(add, kAddTests, "add").verdict == Verdict::ok);
+  CHECK(call(times, kAddTests, "add").verdict == Verdict::wrong);
+  const std::string assigned = "def _check(f):\n    assert f(2, 3) == 5\ncheck = _check\n";
+  CHECK(call(add, assigned, "add").verdict == Verdict::ok);
+  CHECK(call(times, assigned, "add").verdict == Verdict::wrong);
+}
+
 TEST_CASE("code: values and exceptions cross the pipe faithfully", "[cpu]") {
   const std::string program = R"PY(
 def f(kind, *args, **kwargs):
