@@ -16,7 +16,7 @@ KVCache KVCache::allocate(const ModelConfig& cfg, int64_t n_slot, int64_t t_max,
   return c;
 }
 
-AttentionImpl::AttentionImpl(const ModelConfig& c)
+AttentionImpl::AttentionImpl(const ModelConfig& c, const at::TensorOptions& opts)
     : cfg(c), n_head(c.n_head), n_kv_head(c.cache_heads()), scale(c.attention_scale()) {
   const int64_t C = c.n_embd;
   if (c.mla()) {
@@ -24,30 +24,31 @@ AttentionImpl::AttentionImpl(const ModelConfig& c)
     // rms_norm_eps says (their RMSNorm is built with the class default).
     const int64_t qk = c.k_dim();
     if (c.q_lora_rank > 0) {
-      q_a_proj = register_module("q_a_proj", Linear(C, c.q_lora_rank, c.qkv_bias));
-      q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, 1e-6));
-      q_b_proj = register_module("q_b_proj", Linear(c.q_lora_rank, n_head * qk));
+      q_a_proj = register_module("q_a_proj", Linear(C, c.q_lora_rank, c.qkv_bias, opts));
+      q_a_layernorm = register_module("q_a_layernorm", RMSNorm(c.q_lora_rank, 1e-6, opts));
+      q_b_proj = register_module("q_b_proj", Linear(c.q_lora_rank, n_head * qk, false, opts));
     } else {
-      q_proj = register_module("q_proj", Linear(C, n_head * qk));
+      q_proj = register_module("q_proj", Linear(C, n_head * qk, false, opts));
     }
     kv_a_proj_with_mqa =
-        register_module("kv_a_proj_with_mqa", Linear(C, c.kv_lora_rank + c.qk_rope_head_dim, c.qkv_bias));
-    kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(c.kv_lora_rank, 1e-6));
-    kv_b_proj = register_module("kv_b_proj", Linear(c.kv_lora_rank, n_head * (c.qk_nope_head_dim + c.v_head_dim)));
-    o_proj = register_module("o_proj", Linear(n_head * c.v_head_dim, C, c.o_bias));
+        register_module("kv_a_proj_with_mqa", Linear(C, c.kv_lora_rank + c.qk_rope_head_dim, c.qkv_bias, opts));
+    kv_a_layernorm = register_module("kv_a_layernorm", RMSNorm(c.kv_lora_rank, 1e-6, opts));
+    kv_b_proj = register_module("kv_b_proj",
+                                Linear(c.kv_lora_rank, n_head * (c.qk_nope_head_dim + c.v_head_dim), false, opts));
+    o_proj = register_module("o_proj", Linear(n_head * c.v_head_dim, C, c.o_bias, opts));
     return;
   }
   const int64_t hd = c.head_dim;
-  q_proj = register_module("q_proj", Linear(C, n_head * hd, c.qkv_bias));
-  k_proj = register_module("k_proj", Linear(C, n_kv_head * hd, c.qkv_bias));
-  v_proj = register_module("v_proj", Linear(C, n_kv_head * hd, c.qkv_bias));
-  o_proj = register_module("o_proj", Linear(n_head * hd, C, c.o_bias));
+  q_proj = register_module("q_proj", Linear(C, n_head * hd, c.qkv_bias, opts));
+  k_proj = register_module("k_proj", Linear(C, n_kv_head * hd, c.qkv_bias, opts));
+  v_proj = register_module("v_proj", Linear(C, n_kv_head * hd, c.qkv_bias, opts));
+  o_proj = register_module("o_proj", Linear(n_head * hd, C, c.o_bias, opts));
   if (c.qk_norm == QKNorm::PerHead) {
-    q_norm = register_module("q_norm", RMSNorm(hd, c.rms_norm_eps));
-    k_norm = register_module("k_norm", RMSNorm(hd, c.rms_norm_eps));
+    q_norm = register_module("q_norm", RMSNorm(hd, c.rms_norm_eps, opts));
+    k_norm = register_module("k_norm", RMSNorm(hd, c.rms_norm_eps, opts));
   } else if (c.qk_norm == QKNorm::Full) {
-    q_norm = register_module("q_norm", RMSNorm(n_head * hd, c.rms_norm_eps));
-    k_norm = register_module("k_norm", RMSNorm(n_kv_head * hd, c.rms_norm_eps));
+    q_norm = register_module("q_norm", RMSNorm(n_head * hd, c.rms_norm_eps, opts));
+    k_norm = register_module("k_norm", RMSNorm(n_kv_head * hd, c.rms_norm_eps, opts));
   }
 }
 

@@ -32,7 +32,7 @@ struct KVWrite {
 };
 
 struct AttentionImpl : torch::nn::Module {
-  explicit AttentionImpl(const ModelConfig& cfg);
+  explicit AttentionImpl(const ModelConfig& cfg, const at::TensorOptions& opts = {});
 
   // x: [N, T, C] right-padded (padding after the valid tokens, so causal attention never sees it);
   // rope cos/sin: [T, rope_dim/2]. If kv != nullptr, K/V of all T positions go to the cache (layer `layer`).

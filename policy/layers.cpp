@@ -6,17 +6,17 @@
 
 namespace grpo::policy {
 
-LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias) {
-  weight = register_parameter("weight", at::empty({out_features, in_features}));
-  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}));
+LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias, const at::TensorOptions& opts) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}, opts));
+  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}, opts));
 }
 
-EmbeddingImpl::EmbeddingImpl(int64_t n_vocab, int64_t dim) {
-  weight = register_parameter("weight", at::empty({n_vocab, dim}));
+EmbeddingImpl::EmbeddingImpl(int64_t n_vocab, int64_t dim, const at::TensorOptions& opts) {
+  weight = register_parameter("weight", at::empty({n_vocab, dim}, opts));
 }
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
-  weight = register_parameter("weight", at::ones({dim}));
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const at::TensorOptions& opts) : eps(eps_) {
+  weight = register_parameter("weight", at::ones({dim}, opts));
 }
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) const {
@@ -25,11 +25,11 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) const {
   return weight * y.to(x.scalar_type());
 }
 
-SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, const char* gate_name, const char* up_name,
-                       const char* down_name) {
-  gate_proj = register_module(gate_name, Linear(dim, hidden));
-  up_proj = register_module(up_name, Linear(dim, hidden));
-  down_proj = register_module(down_name, Linear(hidden, dim));
+SwiGLUImpl::SwiGLUImpl(int64_t dim, int64_t hidden, const at::TensorOptions& opts, const char* gate_name,
+                       const char* up_name, const char* down_name) {
+  gate_proj = register_module(gate_name, Linear(dim, hidden, false, opts));
+  up_proj = register_module(up_name, Linear(dim, hidden, false, opts));
+  down_proj = register_module(down_name, Linear(hidden, dim, false, opts));
 }
 
 at::Tensor SwiGLUImpl::forward(const at::Tensor& x) const {
@@ -69,6 +69,22 @@ Rope make_rope(int64_t dim, const RopeConfig& cfg, int64_t max_position_embeddin
     } else {
       r.attention_factor = yarn_mscale(cfg.factor, 1.0);
     }
+  } else if (cfg.type == "llama3") {
+    // Llama 3.1 (transformers _compute_llama3_parameters, the same operations in the same order): wavelengths
+    // longer than orig/low_freq_factor are divided by `factor`, shorter than orig/high_freq_factor kept, and the
+    // band between blended by how many times the wavelength fits in the original context.
+    const double orig = static_cast<double>(cfg.original_max_position_embeddings > 0
+                                                ? cfg.original_max_position_embeddings
+                                                : max_position_embeddings);
+    const double low_wavelen = orig / cfg.low_freq_factor, high_wavelen = orig / cfg.high_freq_factor;
+    at::Tensor wavelen = inv.reciprocal() * (2.0 * M_PI);
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv / cfg.factor, inv);
+    at::Tensor smooth =
+        (wavelen.reciprocal() * orig - cfg.low_freq_factor) / (cfg.high_freq_factor - cfg.low_freq_factor);
+    at::Tensor smoothed = (1.0 - smooth) * scaled / cfg.factor + smooth * scaled;
+    at::Tensor medium =
+        at::logical_and(at::logical_not(wavelen < high_wavelen), at::logical_not(wavelen > low_wavelen));
+    r.inv_freq = at::where(medium, smoothed, scaled);
   } else {
     r.inv_freq = inv;
   }

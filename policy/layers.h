@@ -11,9 +11,12 @@
 
 namespace grpo::policy {
 
+// Every layer takes the TensorOptions its parameters are created with: the CPU by default, the meta device to
+// know the names and shapes of a model without allocating it.
+
 // y = x W^T (+ b), W: [out, in]. Weights start uninitialised; TransformerImpl fills them (biases with zeros).
 struct LinearImpl : torch::nn::Module {
-  LinearImpl(int64_t in_features, int64_t out_features, bool with_bias = false);
+  LinearImpl(int64_t in_features, int64_t out_features, bool with_bias = false, const at::TensorOptions& opts = {});
   at::Tensor forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out], undefined unless with_bias
@@ -21,7 +24,7 @@ struct LinearImpl : torch::nn::Module {
 TORCH_MODULE(Linear);
 
 struct EmbeddingImpl : torch::nn::Module {
-  EmbeddingImpl(int64_t n_vocab, int64_t dim);
+  EmbeddingImpl(int64_t n_vocab, int64_t dim, const at::TensorOptions& opts = {});
   at::Tensor forward(const at::Tensor& ids) const { return at::embedding(weight, ids); }
   at::Tensor weight;  // [V, C]
 };
@@ -29,7 +32,7 @@ TORCH_MODULE(Embedding);
 
 // y = weight * (x * rsqrt(mean(x^2) + eps)); statistics in fp32, cast back before the weight (HF RMSNorm).
 struct RMSNormImpl : torch::nn::Module {
-  RMSNormImpl(int64_t dim, double eps);
+  RMSNormImpl(int64_t dim, double eps, const at::TensorOptions& opts = {});
   at::Tensor forward(const at::Tensor& x) const;
   at::Tensor weight;  // [dim], ones
   double eps;
@@ -39,15 +42,15 @@ TORCH_MODULE(RMSNorm);
 // down(silu(gate(x)) * up(x)): the dense MLP and every expert. The three projections are registered under the
 // checkpoint's names (gate_proj/up_proj/down_proj, or Mixtral's w1/w3/w2).
 struct SwiGLUImpl : torch::nn::Module {
-  SwiGLUImpl(int64_t dim, int64_t hidden, const char* gate_name = "gate_proj", const char* up_name = "up_proj",
-             const char* down_name = "down_proj");
+  SwiGLUImpl(int64_t dim, int64_t hidden, const at::TensorOptions& opts = {}, const char* gate_name = "gate_proj",
+             const char* up_name = "up_proj", const char* down_name = "down_proj");
   at::Tensor forward(const at::Tensor& x) const;
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(SwiGLU);
 
-// Rotary embedding of one model: the inverse frequencies (with YaRN or linear scaling already applied, computed in
-// fp32 as transformers does), the factor on cos/sin, and the pair layout.
+// Rotary embedding of one model: the inverse frequencies (with YaRN, linear or Llama 3 scaling already applied,
+// computed in fp32 with the operations transformers uses), the factor on cos/sin, and the pair layout.
 struct Rope {
   at::Tensor inv_freq;            // [dim/2] float32, CPU
   double attention_factor = 1.0;  // multiplies cos and sin (YaRN)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -13,22 +14,6 @@
 namespace grpo::policy {
 
 using nlohmann::json;
-
-const std::vector<std::string>& supported_model_types() {
-  static const std::vector<std::string> types = {"qwen2",  "qwen3",       "qwen3_moe",  "mixtral",
-                                                  "olmoe", "deepseek_v2", "deepseek_v3"};
-  return types;
-}
-
-namespace {
-
-std::string joined_types() {
-  std::string out;
-  for (const auto& t : supported_model_types()) out += (out.empty() ? "" : ", ") + t;
-  return out;
-}
-
-}  // namespace
 
 double yarn_mscale(double scale, double m) { return scale <= 1.0 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; }
 
@@ -50,9 +35,11 @@ double ModelConfig::attention_scale() const {
 }
 
 void ModelConfig::validate() const {
-  const auto& types = supported_model_types();
-  GRPO_CHECK(std::find(types.begin(), types.end(), model_type) != types.end(), "model_type '", model_type,
-             "' is not supported; supported: ", joined_types());
+  const std::optional<Arch> row = arch_from_model_type(model_type);
+  GRPO_CHECK(row.has_value(), "model_type '", model_type, "' is not supported; supported: ",
+             supported_model_types_text());
+  GRPO_CHECK(*row == arch, "model_type '", model_type, "' and arch '", info().model_type,
+             "' disagree; hint: set both from one row of policy/arch.h");
   GRPO_CHECK(n_vocab > 0, "vocab_size must be > 0, got ", n_vocab);
   GRPO_CHECK(n_embd > 0, "hidden_size must be > 0, got ", n_embd);
   GRPO_CHECK(n_layer > 0, "num_hidden_layers must be > 0, got ", n_layer);
@@ -89,6 +76,12 @@ void ModelConfig::validate() const {
   GRPO_CHECK(rms_norm_eps > 0, "rms_norm_eps must be > 0, got ", rms_norm_eps);
   GRPO_CHECK(rope.theta > 0, "rope_theta must be > 0, got ", rope.theta);
   GRPO_CHECK(rope.type == "default" || rope.factor > 0, "rope factor must be > 0, got ", rope.factor);
+  GRPO_CHECK(rope.original_max_position_embeddings >= 0, "original_max_position_embeddings must be > 0, got ",
+             rope.original_max_position_embeddings);
+  if (rope.type == "llama3") {
+    GRPO_CHECK(rope.low_freq_factor > 0 && rope.high_freq_factor > rope.low_freq_factor, "llama3 rope needs 0 < "
+               "low_freq_factor < high_freq_factor, got ", rope.low_freq_factor, " and ", rope.high_freq_factor);
+  }
   GRPO_CHECK(max_position_embeddings > 0, "max_position_embeddings must be > 0, got ", max_position_embeddings);
 }
 
@@ -183,9 +176,19 @@ void read_rope(const json& j, ModelConfig& c, const std::string& label) {
     read_key(p, "type", c.rope.type, where);
     read_key(p, "rope_type", c.rope.type, where);
     read_key(p, "partial_rotary_factor", partial, where);
-    if (c.rope.type == "linear" || c.rope.type == "yarn") read_key(p, "factor", c.rope.factor, where, true);
-    if (c.rope.type == "yarn") {
+    const bool llama3 = c.rope.type == "llama3";
+    if (c.rope.type == "linear" || c.rope.type == "yarn" || llama3) read_key(p, "factor", c.rope.factor, where, true);
+    if (llama3) {
+      read_key(p, "low_freq_factor", c.rope.low_freq_factor, where, true);
+      read_key(p, "high_freq_factor", c.rope.high_freq_factor, where, true);
+    }
+    if (llama3 || c.rope.type == "yarn") {
+      // NOTE: as transformers' standardize_rope_params: a top-level original_max_position_embeddings (Phi-3 style)
+      // wins over the one in the rope dict; with neither, max_position_embeddings is used (0 here).
       read_key(p, "original_max_position_embeddings", c.rope.original_max_position_embeddings, where);
+      read_key(j, "original_max_position_embeddings", c.rope.original_max_position_embeddings, label);
+    }
+    if (c.rope.type == "yarn") {
       read_key(p, "beta_fast", c.rope.beta_fast, where);
       read_key(p, "beta_slow", c.rope.beta_slow, where);
       read_key(p, "mscale", c.rope.mscale, where);
@@ -193,8 +196,8 @@ void read_rope(const json& j, ModelConfig& c, const std::string& label) {
       read_key(p, "attention_factor", c.rope.attention_factor, where);
       read_key(p, "truncate", c.rope.truncate, where);
     }
-    GRPO_CHECK(c.rope.type == "default" || c.rope.type == "linear" || c.rope.type == "yarn", where,
-               ": rope type '", c.rope.type, "' is not supported; supported: default, linear, yarn");
+    GRPO_CHECK(c.rope.type == "default" || c.rope.type == "linear" || c.rope.type == "yarn" || llama3, where,
+               ": rope type '", c.rope.type, "' is not supported; supported: default, linear, yarn, llama3");
   }
   GRPO_CHECK(partial == 1.0, label, ": partial_rotary_factor=", partial, " is not supported (only 1.0)");
 }
@@ -217,6 +220,52 @@ void read_moe_common(const json& j, ModelConfig& c, const std::string& label) {
   read_key(j, "router_aux_loss_coef", c.router_aux_loss_coef, label);
 }
 
+// DeepSeek-V2/V3: multi-head latent attention, shared experts and their routers.
+void read_deepseek(const json& j, ModelConfig& c, const std::string& label) {
+  const bool v3 = c.arch == Arch::DeepseekV3;
+  read_key(j, "q_lora_rank", c.q_lora_rank, label);
+  read_key(j, "kv_lora_rank", c.kv_lora_rank, label, true);
+  read_key(j, "qk_nope_head_dim", c.qk_nope_head_dim, label, true);
+  read_key(j, "qk_rope_head_dim", c.qk_rope_head_dim, label, true);
+  read_key(j, "v_head_dim", c.v_head_dim, label, true);
+  GRPO_CHECK(c.kv_lora_rank > 0, label, ": kv_lora_rank must be > 0, got ", c.kv_lora_rank);
+  c.head_dim = c.qk_rope_head_dim;
+  c.n_kv_head = c.n_head;  // MLA expands the latent to every head
+  c.rope.interleaved = true;
+  if (v3) read_key(j, "rope_interleave", c.rope.interleaved, label);
+  read_key(j, "n_routed_experts", c.n_expert, label);
+  read_key(j, "n_shared_experts", c.n_shared_expert, label);
+  read_key(j, "moe_intermediate_size", c.n_ff_expert, label, c.n_expert > 0);
+  read_key(j, "first_k_dense_replace", c.first_k_dense_replace, label);
+  read_key(j, "moe_layer_freq", c.moe_layer_freq, label);
+  read_key(j, "n_group", c.n_group, label);
+  read_key(j, "topk_group", c.topk_group, label);
+  read_key(j, "routed_scaling_factor", c.routed_scaling_factor, label);
+  read_key(j, "num_nextn_predict_layers", c.n_mtp_layers, label);
+  if (c.n_expert > 0) read_moe_common(j, c, label);
+  std::string method = v3 ? "noaux_tc" : "greedy";
+  std::string scoring = v3 ? "sigmoid" : "softmax";
+  read_key(j, "topk_method", method, label);
+  read_key(j, "scoring_func", scoring, label);
+  if (v3) {
+    GRPO_CHECK(method == "noaux_tc" && scoring == "sigmoid", label, ": deepseek_v3 routing is noaux_tc with "
+               "sigmoid scores; got topk_method='", method, "', scoring_func='", scoring, "'");
+    c.router_score = RouterScore::Sigmoid;
+    c.topk_method = TopkMethod::GroupTop2Bias;
+    c.norm_topk_prob = true;  // HF default for deepseek_v3
+    read_key(j, "norm_topk_prob", c.norm_topk_prob, label);
+  } else {
+    GRPO_CHECK(scoring == "softmax", label, ": deepseek_v2 scoring_func '", scoring, "' is not supported (softmax)");
+    GRPO_CHECK(method == "greedy" || method == "group_limited_greedy", label, ": deepseek_v2 topk_method '",
+               method, "' is not supported; supported: greedy, group_limited_greedy");
+    c.topk_method = method == "greedy" ? TopkMethod::Greedy : TopkMethod::GroupMax;
+    // NOTE: transformers' DeepseekV2 router never renormalises (norm_topk_prob is ignored there); we match it.
+    c.norm_topk_prob = false;
+  }
+  if (c.n_group <= 0) c.n_group = 1;
+  if (c.topk_group <= 0) c.topk_group = 1;
+}
+
 }  // namespace
 
 ModelConfig parse_model_config(const std::string& json_text, const std::string& label) {
@@ -230,12 +279,13 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   ModelConfig c;
   c.source_json = json_text;
   read_key(j, "model_type", c.model_type, label, true);
-  const auto& types = supported_model_types();
-  GRPO_CHECK(std::find(types.begin(), types.end(), c.model_type) != types.end(), label, ": model_type '",
-             c.model_type, "' is not supported; supported: ", joined_types());
-  const std::string& mt = c.model_type;
-  const bool deepseek = mt == "deepseek_v2" || mt == "deepseek_v3";
+  const std::optional<Arch> arch = arch_from_model_type(c.model_type);
+  GRPO_CHECK(arch.has_value(), label, ": model_type '", c.model_type, "' is not supported; supported: ",
+             supported_model_types_text());
+  c.arch = *arch;
+  const ArchInfo& info = c.info();
 
+  // Keys every architecture shares.
   read_key(j, "vocab_size", c.n_vocab, label, true);
   read_key(j, "hidden_size", c.n_embd, label, true);
   read_key(j, "num_hidden_layers", c.n_layer, label, true);
@@ -243,7 +293,7 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   c.n_kv_head = c.n_head;
   read_key(j, "num_key_value_heads", c.n_kv_head, label);
   c.head_dim = c.n_head > 0 ? c.n_embd / c.n_head : 0;
-  if (!deepseek) read_key(j, "head_dim", c.head_dim, label);
+  if (!info.mla) read_key(j, "head_dim", c.head_dim, label);
   read_key(j, "intermediate_size", c.n_ff, label);
   read_key(j, "rms_norm_eps", c.rms_norm_eps, label);
   read_key(j, "max_position_embeddings", c.max_position_embeddings, label, true);
@@ -254,21 +304,41 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
   read_token_id(j, "pad_token_id", c.pad_token_id, label);
   read_rope(j, c, label);
   reject_unless(j, "hidden_act", std::string("silu"), label, "only silu SwiGLU MLPs");
-  reject_unless(j, "use_sliding_window", false, label, "sliding-window attention");
   reject_unless(j, "quantization_config", json(), label, "quantized checkpoints; dequantise to bf16 first");
 
-  bool attention_bias = false;
-  read_key(j, "attention_bias", attention_bias, label);
-  c.qkv_bias = c.o_bias = attention_bias;
-  c.qk_norm = QKNorm::None;
+  // The row's facts.
+  switch (info.sliding_window) {
+    case SlidingWindow::None: break;
+    case SlidingWindow::UseFlag:
+      reject_unless(j, "use_sliding_window", false, label, "sliding-window attention");
+      break;
+    case SlidingWindow::WindowKey:
+      reject_unless(j, "sliding_window", json(), label,
+                    "sliding-window attention; hint: checkpoints trained with full attention have it null");
+      break;
+  }
+  if (info.mlp_bias_key) reject_unless(j, "mlp_bias", false, label, "SwiGLU MLPs without biases only");
+  switch (info.attention_bias) {
+    case AttentionBias::Never: c.qkv_bias = c.o_bias = false; break;
+    case AttentionBias::QkvAlways: c.qkv_bias = true, c.o_bias = false; break;
+    case AttentionBias::FromKey: {
+      bool attention_bias = false;
+      read_key(j, "attention_bias", attention_bias, label);
+      c.qkv_bias = c.o_bias = attention_bias;
+      break;
+    }
+  }
+  c.qk_norm = info.qk_norm;
   c.norm_topk_prob = false;  // the HF default of the models that have the key
 
-  if (mt == "qwen2") {
-    c.qkv_bias = true;  // hard-coded in HF Qwen2Attention; o_proj never has one
-    c.o_bias = false;
-  } else if (mt == "qwen3" || mt == "qwen3_moe") {
-    c.qk_norm = QKNorm::PerHead;
-    if (mt == "qwen3_moe") {
+  // The keys only some architectures have: the one switch over Arch.
+  switch (c.arch) {
+    case Arch::Qwen2:
+    case Arch::Qwen3:
+    case Arch::Llama:
+    case Arch::Mistral:
+      break;  // dense GQA: the shared keys and the row's facts say it all
+    case Arch::Qwen3Moe:
       read_key(j, "num_local_experts", c.n_expert, label);
       read_key(j, "num_experts", c.n_expert, label);
       read_key(j, "moe_intermediate_size", c.n_ff_expert, label, true);
@@ -276,64 +346,26 @@ ModelConfig parse_model_config(const std::string& json_text, const std::string& 
       read_key(j, "decoder_sparse_step", c.decoder_sparse_step, label);
       read_key(j, "mlp_only_layers", c.mlp_only_layers, label);
       read_moe_common(j, c, label);
-    }
-  } else if (mt == "mixtral") {
-    read_key(j, "num_local_experts", c.n_expert, label, true);
-    c.n_ff_expert = c.n_ff;  // Mixtral's intermediate_size is each expert's width; no dense layers
-    c.norm_topk_prob = true;  // always renormalised
-    read_moe_common(j, c, label);
-    reject_unless(j, "sliding_window", json(), label, "sliding-window attention");
-    reject_unless(j, "router_jitter_noise", 0.0, label, "router jitter");
-  } else if (mt == "olmoe") {
-    read_key(j, "num_experts", c.n_expert, label, true);
-    c.n_ff_expert = c.n_ff;  // OLMoE's intermediate_size is each expert's width; every layer is MoE
-    c.qk_norm = QKNorm::Full;
-    read_key(j, "clip_qkv", c.clip_qkv, label);
-    GRPO_CHECK(c.clip_qkv >= 0, label, ": clip_qkv must be >= 0, got ", c.clip_qkv);
-    read_key(j, "norm_topk_prob", c.norm_topk_prob, label);
-    read_moe_common(j, c, label);
-  } else {  // deepseek_v2, deepseek_v3
-    read_key(j, "q_lora_rank", c.q_lora_rank, label);
-    read_key(j, "kv_lora_rank", c.kv_lora_rank, label, true);
-    read_key(j, "qk_nope_head_dim", c.qk_nope_head_dim, label, true);
-    read_key(j, "qk_rope_head_dim", c.qk_rope_head_dim, label, true);
-    read_key(j, "v_head_dim", c.v_head_dim, label, true);
-    GRPO_CHECK(c.kv_lora_rank > 0, label, ": kv_lora_rank must be > 0, got ", c.kv_lora_rank);
-    c.head_dim = c.qk_rope_head_dim;
-    c.n_kv_head = c.n_head;  // MLA expands the latent to every head
-    c.rope.interleaved = true;
-    if (mt == "deepseek_v3") read_key(j, "rope_interleave", c.rope.interleaved, label);
-    read_key(j, "n_routed_experts", c.n_expert, label);
-    read_key(j, "n_shared_experts", c.n_shared_expert, label);
-    read_key(j, "moe_intermediate_size", c.n_ff_expert, label, c.n_expert > 0);
-    read_key(j, "first_k_dense_replace", c.first_k_dense_replace, label);
-    read_key(j, "moe_layer_freq", c.moe_layer_freq, label);
-    read_key(j, "n_group", c.n_group, label);
-    read_key(j, "topk_group", c.topk_group, label);
-    read_key(j, "routed_scaling_factor", c.routed_scaling_factor, label);
-    read_key(j, "num_nextn_predict_layers", c.n_mtp_layers, label);
-    if (c.n_expert > 0) read_moe_common(j, c, label);
-    std::string method = mt == "deepseek_v3" ? "noaux_tc" : "greedy";
-    std::string scoring = mt == "deepseek_v3" ? "sigmoid" : "softmax";
-    read_key(j, "topk_method", method, label);
-    read_key(j, "scoring_func", scoring, label);
-    if (mt == "deepseek_v3") {
-      GRPO_CHECK(method == "noaux_tc" && scoring == "sigmoid", label, ": deepseek_v3 routing is noaux_tc with "
-                 "sigmoid scores; got topk_method='", method, "', scoring_func='", scoring, "'");
-      c.router_score = RouterScore::Sigmoid;
-      c.topk_method = TopkMethod::GroupTop2Bias;
-      c.norm_topk_prob = true;  // HF default for deepseek_v3
+      break;
+    case Arch::Mixtral:
+      read_key(j, "num_local_experts", c.n_expert, label, true);
+      c.n_ff_expert = c.n_ff;  // Mixtral's intermediate_size is each expert's width; no dense layers
+      c.norm_topk_prob = true;  // always renormalised
+      read_moe_common(j, c, label);
+      reject_unless(j, "router_jitter_noise", 0.0, label, "router jitter");
+      break;
+    case Arch::Olmoe:
+      read_key(j, "num_experts", c.n_expert, label, true);
+      c.n_ff_expert = c.n_ff;  // OLMoE's intermediate_size is each expert's width; every layer is MoE
+      read_key(j, "clip_qkv", c.clip_qkv, label);
+      GRPO_CHECK(c.clip_qkv >= 0, label, ": clip_qkv must be >= 0, got ", c.clip_qkv);
       read_key(j, "norm_topk_prob", c.norm_topk_prob, label);
-    } else {
-      GRPO_CHECK(scoring == "softmax", label, ": deepseek_v2 scoring_func '", scoring, "' is not supported (softmax)");
-      GRPO_CHECK(method == "greedy" || method == "group_limited_greedy", label, ": deepseek_v2 topk_method '",
-                 method, "' is not supported; supported: greedy, group_limited_greedy");
-      c.topk_method = method == "greedy" ? TopkMethod::Greedy : TopkMethod::GroupMax;
-      // NOTE: transformers' DeepseekV2 router never renormalises (norm_topk_prob is ignored there); we match it.
-      c.norm_topk_prob = false;
-    }
-    if (c.n_group <= 0) c.n_group = 1;
-    if (c.topk_group <= 0) c.topk_group = 1;
+      read_moe_common(j, c, label);
+      break;
+    case Arch::DeepseekV2:
+    case Arch::DeepseekV3:
+      read_deepseek(j, c, label);
+      break;
   }
   try {
     c.validate();
@@ -359,9 +391,9 @@ std::string model_config_to_json(const ModelConfig& c, const std::string& dtype)
     j[j.contains("dtype") ? "dtype" : "torch_dtype"] = dtype;
     return j.dump(2) + "\n";
   }
-  GRPO_CHECK(c.model_type == "qwen3_moe", "model_config_to_json: a config without its config.json text must be "
+  GRPO_CHECK(c.arch == Arch::Qwen3Moe, "model_config_to_json: a config without its config.json text must be "
              "qwen3_moe (the presets), got ", c.model_type);
-  j["architectures"] = {"Qwen3MoeForCausalLM"};
+  j["architectures"] = {c.info().hf_class};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.n_vocab;
   j["hidden_size"] = c.n_embd;

@@ -1,22 +1,17 @@
 // ModelConfig: the hyper-parameters of a decoder-only transformer, read from and written to a Hugging Face
-// config.json, plus the `tiny-*` presets used by CPU recipes and tests. One struct covers every supported
-// architecture (qwen2, qwen3, qwen3_moe, mixtral, olmoe, deepseek_v2, deepseek_v3): the model_type only sets
-// switches (biases, q/k norm, MLA, router kind, tensor names), and the transformer reads the switches.
-// It is not the model: it holds no tensors and knows nothing of LibTorch.
+// config.json, plus the `tiny-*` presets used by CPU recipes and tests. One struct covers every architecture of
+// the table in arch.h: the model_type picks the row, config.json sets the switches (biases, q/k norm, MLA, router
+// kind), and the transformer reads the switches. It is not the model: it holds no tensors and knows nothing of
+// LibTorch.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace grpo::policy {
+#include "policy/arch.h"
 
-// Where RMSNorm is applied to queries and keys before RoPE.
-enum class QKNorm {
-  None,
-  PerHead,  // Qwen3: RMSNorm(head_dim) on each head
-  Full,     // OLMoE: RMSNorm over the whole q (n_head*head_dim) and k (n_kv_head*head_dim) projections
-};
+namespace grpo::policy {
 
 enum class RouterScore { Softmax, Sigmoid };
 
@@ -27,12 +22,14 @@ enum class TopkMethod {
   GroupTop2Bias  // DeepSeek-V3 noaux_tc: scores + e_score_correction_bias, groups ranked by the sum of their top 2
 };
 
-// Rotary position embedding: base, scaling (YaRN, linear) and the pair layout.
+// Rotary position embedding: base, scaling (YaRN, linear, Llama 3) and the pair layout.
 struct RopeConfig {
   double theta = 10000.0;
-  std::string type = "default";  // default | linear | yarn
+  std::string type = "default";  // default | linear | yarn | llama3
   double factor = 1.0;
-  int64_t original_max_position_embeddings = 0;  // yarn; 0 = max_position_embeddings
+  int64_t original_max_position_embeddings = 0;  // yarn, llama3: the pre-training context; 0 = max_position_embeddings
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3: wavelengths above orig/low are divided by
+                                                         // factor, below orig/high kept, blended in between
   double beta_fast = 32.0, beta_slow = 1.0;      // yarn
   double mscale = 0.0, mscale_all_dim = 0.0;     // yarn (0 = absent)
   double attention_factor = 0.0;                 // yarn; multiplies cos and sin; 0 = derived from factor/mscale
@@ -41,7 +38,8 @@ struct RopeConfig {
 };
 
 struct ModelConfig {
-  std::string model_type = "qwen3_moe";  // HF model_type
+  Arch arch = Arch::Qwen3Moe;            // the row of arch.h's table
+  std::string model_type = "qwen3_moe";  // HF model_type, as read (arch_info(arch).model_type)
   int64_t n_vocab = 0;                   // vocab_size
   int64_t n_embd = 0;                    // hidden_size (C)
   int64_t n_layer = 0;                   // num_hidden_layers
@@ -98,11 +96,7 @@ struct ModelConfig {
   int64_t k_dim() const { return mla() ? qk_nope_head_dim + qk_rope_head_dim : head_dim; }
   int64_t v_dim() const { return mla() ? v_head_dim : head_dim; }
   double attention_scale() const;  // multiplies q.k (head dim^-1/2, with DeepSeek's YaRN mscale^2)
-  // HF names of the MoE block and the three expert projections (Mixtral: block_sparse_moe, w1/w3/w2).
-  const char* moe_block_name() const { return model_type == "mixtral" ? "block_sparse_moe" : "mlp"; }
-  const char* expert_gate_name() const { return model_type == "mixtral" ? "w1" : "gate_proj"; }
-  const char* expert_up_name() const { return model_type == "mixtral" ? "w3" : "up_proj"; }
-  const char* expert_down_name() const { return model_type == "mixtral" ? "w2" : "down_proj"; }
+  const ArchInfo& info() const { return arch_info(arch); }
 
   // Throws grpo::Error naming the first inconsistent field.
   void validate() const;
@@ -113,9 +107,6 @@ struct ModelConfig {
 
 // YaRN's attention temperature 0.1 * m * ln(scale) + 1 (1 for scale <= 1), as transformers' get_mscale.
 double yarn_mscale(double scale, double m);
-
-// The model_types we read.
-const std::vector<std::string>& supported_model_types();
 
 // config.json <-> ModelConfig. Unknown model_type or an unsupported option stops with a message naming it.
 ModelConfig read_model_config(const std::string& path);

@@ -8,20 +8,20 @@
 
 namespace grpo::policy {
 
-MoEImpl::MoEImpl(const ModelConfig& c) : cfg(c) {
-  gate = register_module("gate", Linear(c.n_embd, c.n_expert));
+MoEImpl::MoEImpl(const ModelConfig& c, const at::TensorOptions& opts) : cfg(c) {
+  gate = register_module("gate", Linear(c.n_embd, c.n_expert, false, opts));
   if (c.router_bias()) {
     // A buffer, not a parameter: the optimizer never touches it (HF registers it the same way).
-    score_bias = gate->register_buffer("e_score_correction_bias", at::zeros({c.n_expert}, at::kFloat));
+    score_bias = gate->register_buffer("e_score_correction_bias", at::zeros({c.n_expert}, opts.dtype(at::kFloat)));
   }
   auto experts = register_module("experts", std::make_shared<torch::nn::Module>());
   for (int64_t j = 0; j < c.n_expert; ++j) {
     expert_list.push_back(experts->register_module(
         std::to_string(j),
-        SwiGLU(c.n_embd, c.n_ff_expert, c.expert_gate_name(), c.expert_up_name(), c.expert_down_name())));
+        SwiGLU(c.n_embd, c.n_ff_expert, opts, c.info().expert_gate, c.info().expert_up, c.info().expert_down)));
   }
   if (c.n_shared_expert > 0) {
-    shared_experts = register_module("shared_experts", SwiGLU(c.n_embd, c.n_shared_expert * c.n_ff_expert));
+    shared_experts = register_module("shared_experts", SwiGLU(c.n_embd, c.n_shared_expert * c.n_ff_expert, opts));
   }
 }
 

@@ -20,7 +20,7 @@ struct MoEOutput {
 };
 
 struct MoEImpl : torch::nn::Module {
-  explicit MoEImpl(const ModelConfig& cfg);
+  explicit MoEImpl(const ModelConfig& cfg, const at::TensorOptions& opts = {});
   MoEOutput forward(const at::Tensor& x) const;  // x: [T, C]
 
   // Routing weights [T, K] (in x's dtype) and expert ids [T, K] from router logits [T, E].

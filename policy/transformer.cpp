@@ -9,28 +9,34 @@
 
 namespace grpo::policy {
 
-DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer) : index(layer) {
-  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
-  self_attn = register_module("self_attn", Attention(cfg));
-  post_attention_layernorm = register_module("post_attention_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer, const at::TensorOptions& opts)
+    : index(layer) {
+  input_layernorm = register_module("input_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+  self_attn = register_module("self_attn", Attention(cfg, opts));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
   if (cfg.is_moe_layer(layer)) {
-    moe = register_module(cfg.moe_block_name(), MoE(cfg));
+    moe = register_module(cfg.info().moe_block, MoE(cfg, opts));
   } else {
-    dense = register_module("mlp", SwiGLU(cfg.n_embd, cfg.n_ff));
+    dense = register_module("mlp", SwiGLU(cfg.n_embd, cfg.n_ff, opts));
   }
 }
 
-TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights)
+TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights, at::Device device)
     : config(cfg), rope(make_rope(cfg.rope_dim(), cfg.rope, cfg.max_position_embeddings)) {
   config.validate();
+  GRPO_CHECK(device.is_cpu() || (device.is_meta() && !init_weights), "a Transformer is built on the CPU (then "
+             "moved with ->to()) or, uninitialised, on the meta device; got ", device, " with init_weights=",
+             init_weights);
+  const at::TensorOptions opts = at::TensorOptions().device(device);
   model_root = register_module("model", std::make_shared<torch::nn::Module>());
-  embed_tokens = model_root->register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd));
+  embed_tokens = model_root->register_module("embed_tokens", Embedding(cfg.n_vocab, cfg.n_embd, opts));
   auto layer_list = model_root->register_module("layers", std::make_shared<torch::nn::Module>());
   for (int64_t i = 0; i < cfg.n_layer; ++i) {
-    layers.push_back(layer_list->register_module(std::to_string(i), DecoderLayer(cfg, i)));
+    layers.push_back(layer_list->register_module(std::to_string(i), DecoderLayer(cfg, i, opts)));
   }
-  norm = model_root->register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps));
-  if (!cfg.tie_word_embeddings) lm_head = register_module("lm_head", Linear(cfg.n_embd, cfg.n_vocab));
+  norm = model_root->register_module("norm", RMSNorm(cfg.n_embd, cfg.rms_norm_eps, opts));
+  if (!cfg.tie_word_embeddings) lm_head = register_module("lm_head", Linear(cfg.n_embd, cfg.n_vocab, false, opts));
 
   if (!init_weights) return;
   // HF _init_weights: every matrix N(0, initializer_range), every norm weight one (already set).
@@ -41,8 +47,15 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool ini
   }
 }
 
-const at::Tensor& TransformerImpl::output_weight() const {
-  return lm_head ? lm_head->weight : embed_tokens->weight;
+at::Tensor TransformerImpl::output_weight() const {
+  const at::Tensor& w = lm_head ? lm_head->weight : embed_tokens->weight;
+  return output_vocab_ > 0 && output_vocab_ < w.size(0) ? w.narrow(0, 0, output_vocab_) : w;
+}
+
+void TransformerImpl::set_output_vocab(int64_t n) {
+  GRPO_CHECK(n > 0 && n <= config.n_vocab, "output vocabulary ", n, " must be in [1, vocab_size = ", config.n_vocab,
+             "]; hint: the tokenizer has more tokens than the model's embedding");
+  output_vocab_ = n;
 }
 
 at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out) {
@@ -67,6 +80,14 @@ ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const KVWrite* 
     h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out);
   }
   out.hidden = norm->forward(h);
+  return out;
+}
+
+std::vector<TensorShape> model_tensor_shapes(const ModelConfig& cfg) {
+  Transformer meta(cfg, /*seed=*/0, /*init_weights=*/false, at::kMeta);
+  std::vector<TensorShape> out;
+  for (const auto& p : meta->named_parameters()) out.push_back({p.key(), p.value().sizes().vec()});
+  for (const auto& b : meta->named_buffers()) out.push_back({b.key(), b.value().sizes().vec()});
   return out;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "policy/attention.h"
@@ -13,7 +14,7 @@
 namespace grpo::policy {
 
 struct DecoderLayerImpl : torch::nn::Module {
-  DecoderLayerImpl(const ModelConfig& cfg, int64_t layer);
+  DecoderLayerImpl(const ModelConfig& cfg, int64_t layer, const at::TensorOptions& opts = {});
   int64_t index;
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
@@ -30,18 +31,24 @@ struct ForwardOutput {
 
 struct TransformerImpl : torch::nn::Module {
   // Builds the module tree and initialises weights N(0, initializer_range) from `seed` (norms to one, biases to
-  // zero). With init_weights=false the matrices are left uninitialised (and untouched): for loading.
-  TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights = true);
+  // zero). With init_weights=false the matrices are left uninitialised (and untouched): for loading. `device` is
+  // the CPU, or at::kMeta for the names and shapes without allocating anything (init_weights must then be false).
+  TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights = true, at::Device device = at::kCPU);
 
   // tokens: [N, T] int64, right-padded. Positions are 0..T-1 for every row. If kv is set, prefill the cache.
   ForwardOutput forward(const at::Tensor& tokens, const KVWrite* kv = nullptr);
   // One decode step. tokens/positions/slots: [S] int64; returns logits [S, V] (float32).
   at::Tensor forward_decode(const at::Tensor& tokens, const at::Tensor& positions, const at::Tensor& slots,
                             KVCache& cache, int64_t t_len);
-  // [..., C] -> [..., V]
+  // [..., C] -> [..., V'] where V' = output_vocab() (V unless limited)
   at::Tensor logits(const at::Tensor& hidden) const { return at::linear(hidden, output_weight()); }
-  // lm_head.weight, or embed_tokens.weight when tied: [V, C]
-  const at::Tensor& output_weight() const;
+  // lm_head.weight, or embed_tokens.weight when tied, limited to the first output_vocab() rows: [V', C]
+  at::Tensor output_weight() const;
+  // NOTE: checkpoints pad the embedding beyond the tokenizer (Qwen2.5: 151,936 rows for 151,665 tokens). Limiting
+  // the output to the tokenizer's ids means no padding id is ever sampled, and the rollout and the learner share
+  // one softmax over the real vocabulary. Not saved: set from the tokenizer at load.
+  void set_output_vocab(int64_t n);
+  int64_t output_vocab() const { return output_vocab_ > 0 ? output_vocab_ : config.n_vocab; }
 
   ModelConfig config;
   Rope rope;  // inverse frequencies (with scaling) of every layer's RoPE
@@ -52,8 +59,17 @@ struct TransformerImpl : torch::nn::Module {
   Linear lm_head{nullptr};  // null when tie_word_embeddings
 
  private:
+  int64_t output_vocab_ = 0;  // 0 = config.n_vocab
   at::Tensor feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out);
 };
 TORCH_MODULE(Transformer);
+
+// Name and shape of every parameter and buffer a model of `cfg` has, in module order: what its checkpoint must
+// hold. The module tree is built on the meta device, so nothing is allocated whatever the model's size.
+struct TensorShape {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+std::vector<TensorShape> model_tensor_shapes(const ModelConfig& cfg);
 
 }  // namespace grpo::policy

@@ -4,9 +4,9 @@ log-probs, for the parity tests in tests/policy/test_hf_parity.cpp.
 
 Set-up (CPU is enough; versions pinned in scripts/requirements.txt):
     python3 -m venv ~/grpo-venv && ~/grpo-venv/bin/pip install -r scripts/requirements.txt
-Regenerate the fixtures (writes tests/fixtures/models/<arch>/):
-    ~/grpo-venv/bin/python scripts/make_model_fixtures.py
-Check that checkpoints *we* saved load in transformers with the reference log-probs:
+Regenerate the fixtures (writes tests/fixtures/models/<name>/; --only NAME... for some of them):
+    ~/grpo-venv/bin/python scripts/make_model_fixtures.py [--only llama mistral]
+Check that checkpoints *we* saved load in transformers with the reference log-probs (--only works here too):
     ~/grpo-venv/bin/python scripts/make_model_fixtures.py --check-saved build/grpo
 
 Each fixture directory holds config.json, the weights (some F32, some BF16, one sharded with an index) and
@@ -37,7 +37,10 @@ WEIGHT_SCALE = 0.5  # matrices N(0, (scale^2 / fan_in)): activations below 1, so
 COMMON = dict(vocab_size=VOCAB, hidden_size=64, num_attention_heads=4, max_position_embeddings=256,
               rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=2, pad_token_id=0)
 
-# arch -> (config kwargs, on-disk dtype, shard size or None, config form "v4" or "v5")
+# fixture name -> (config kwargs, on-disk dtype, shard size or None, config form). Forms: "v5" (rope_parameters, as
+# transformers 5 writes), "v4" (rope_theta + rope_scaling {"type": ...}), "v4_rope_type" (rope_scaling
+# {"rope_type": ...}, as Llama 3.x checkpoints on the Hub have it). New entries go at the end: a fixture's seed
+# follows its position.
 ARCHS = {
     "qwen2": (dict(model_type="qwen2", num_hidden_layers=2, num_key_value_heads=2, intermediate_size=96,
                    rope_theta=1e6, tie_word_embeddings=True), torch.bfloat16, None, "v4"),
@@ -69,6 +72,20 @@ ARCHS = {
                          first_k_dense_replace=0, q_lora_rank=None, kv_lora_rank=16, qk_nope_head_dim=16,
                          qk_rope_head_dim=8, v_head_dim=16, attention_bias=False, rope_theta=10000.0),
                     torch.float32, None, "v5"),
+    # Llama 3.1-style rope: with head_dim 16 and theta 5e5 the wavelengths are 6, 32, 167, ... so an original
+    # context of 64 (low_freq_factor 1, high_freq_factor 4: band [16, 64]) keeps one frequency, blends one and
+    # divides the other six by the factor.
+    "llama": (dict(model_type="llama", num_hidden_layers=2, num_key_value_heads=2, intermediate_size=96,
+                   tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
+                   rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=8.0, low_freq_factor=1.0,
+                                        high_freq_factor=4.0, original_max_position_embeddings=64)),
+              torch.float32, None, "v4_rope_type"),
+    "llama_tied": (dict(model_type="llama", num_hidden_layers=2, num_key_value_heads=4, intermediate_size=96,
+                        tie_word_embeddings=True, attention_bias=True, rope_theta=500000.0),
+                   torch.bfloat16, None, "v5"),
+    "mistral": (dict(model_type="mistral", num_hidden_layers=2, num_key_value_heads=2, head_dim=24,
+                     intermediate_size=96, sliding_window=None, rope_theta=1e6),
+                torch.float32, "100KB", "v5"),
 }
 
 
@@ -124,8 +141,9 @@ def load(path, dtype):
     return transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="eager").eval()
 
 
-def to_v4_config(path):
-    """Rewrites a saved config.json into the older form: rope_theta (+ rope_scaling) at the top level."""
+def to_v4_config(path, type_key="type"):
+    """Rewrites a saved config.json into the older form: rope_theta (+ rope_scaling, its kind under `type_key`) at
+    the top level."""
     cfg_path = os.path.join(path, "config.json")
     with open(cfg_path) as f:
         cfg = json.load(f)
@@ -134,7 +152,7 @@ def to_v4_config(path):
         cfg["rope_theta"] = rp.pop("rope_theta", 10000.0)
         rope_type = rp.pop("rope_type", "default")
         rp.pop("type", None)
-        cfg["rope_scaling"] = None if rope_type == "default" else dict(type=rope_type, **rp)
+        cfg["rope_scaling"] = None if rope_type == "default" else {type_key: rope_type, **rp}
     if "dtype" in cfg:
         cfg["torch_dtype"] = cfg.pop("dtype")
     with open(cfg_path, "w") as f:
@@ -165,6 +183,8 @@ def make(arch, kw, dtype, shard, form, base_seed):
         model.to(dtype).save_pretrained(tmp, max_shard_size=shard or "50MB")
         if form == "v4":
             to_v4_config(tmp)
+        elif form == "v4_rope_type":
+            to_v4_config(tmp, "rope_type")
         if arch == "deepseek_v3":
             add_mtp_tensors(tmp, config)
         ref = load(tmp, torch.float32)  # the references come from the files as written (rounded weights)
@@ -202,10 +222,12 @@ def make(arch, kw, dtype, shard, form, base_seed):
     sys.exit(f"{arch}: no seed with a greedy margin >= {GREEDY_MARGIN}")
 
 
-def check_saved(grpo):
+def check_saved(grpo, only):
     """Each fixture -> `grpo convert` (our loader and writer, f32 and bf16) -> transformers -> same log-probs."""
     worst = 0.0
     for arch in ARCHS:
+        if only and arch not in only:
+            continue
         src = os.path.join(OUT, arch)
         with open(os.path.join(src, "reference.json")) as f:
             ref = json.load(f)
@@ -232,11 +254,12 @@ def check_saved(grpo):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check-saved", metavar="GRPO", help="path of the grpo binary; check saved checkpoints")
-    ap.add_argument("--only", nargs="*", help="architectures to regenerate")
+    ap.add_argument("--only", nargs="*", choices=list(ARCHS), metavar="NAME",
+                    help=f"fixtures to regenerate or check (default: all of {', '.join(ARCHS)})")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.check_saved:
-        check_saved(args.check_saved)
+        check_saved(args.check_saved, args.only)
         return
     os.makedirs(OUT, exist_ok=True)
     for i, (arch, (kw, dtype, shard, form)) in enumerate(ARCHS.items()):

@@ -1,8 +1,8 @@
 // Hugging Face parity: tiny random checkpoints of every supported architecture, written by transformers with its
-// own log-probs (scripts/make_model_fixtures.py -> tests/fixtures/models/<arch>/), must load here and give the
+// own log-probs (scripts/make_model_fixtures.py -> tests/fixtures/models/<name>/), must load here and give the
 // same per-token log-probs (fp32 within 1e-4, bf16 within 2e-2) and the same 16-token greedy continuation, through
 // the full forward and through the KV cache. Also: parameter counts, gradients of the training forward, the
-// router-bias update, save -> load round trips, and config.json errors.
+// router-bias update, save -> load round trips, the architecture table, and config.json errors.
 #include "tests/catch_torch.h"
 
 #include <unistd.h>
@@ -20,8 +20,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kArchs = {"qwen2", "qwen3", "qwen3_moe", "mixtral", "olmoe", "deepseek_v2",
-                                         "deepseek_v3"};
+// Fixture directories (llama_tied: a second llama, with tied embeddings and attention biases).
+const std::vector<std::string> kArchs = {"qwen2",       "qwen3",       "qwen3_moe", "mixtral",    "olmoe",
+                                         "deepseek_v2", "deepseek_v3", "llama",     "llama_tied", "mistral"};
 
 std::string fixture(const std::string& arch) { return std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/models/" + arch; }
 
@@ -91,7 +92,8 @@ TEST_CASE("every architecture matches transformers: fp32 log-probs and greedy co
     INFO("architecture " << arch);
     nlohmann::json ref = reference(arch);
     Transformer m = load_model(fixture(arch), at::kCPU, at::kFloat);
-    CHECK(m->config.model_type == arch);
+    CHECK(m->config.model_type == ref["model_type"].get<std::string>());
+    CHECK(m->config.info().model_type == m->config.model_type);
     const double diff = max_logprob_diff(m, ref, "logprobs_f32");
     INFO("max |logprob diff| " << diff);
     CHECK(diff <= 1e-4);
@@ -246,4 +248,118 @@ TEST_CASE("config.json: both rope forms, and unsupported options named", "[cpu][
   nlohmann::json mix = nlohmann::json::parse(in2);
   mix["sliding_window"] = 4096;
   CHECK_THROWS_WITH(parse_model_config(mix.dump(), "m.json"), Catch::Contains("sliding_window"));
+}
+
+TEST_CASE("the architecture table: one row per model_type, in enum order, read back from every fixture",
+          "[cpu][parity]") {
+  const auto& table = arch_table();
+  REQUIRE(table.size() == 9);
+  for (size_t i = 0; i < table.size(); ++i) {
+    INFO("row " << i << " " << table[i].model_type);
+    CHECK(static_cast<size_t>(table[i].arch) == i);
+    CHECK(&arch_info(table[i].arch) == &table[i]);
+    CHECK(arch_from_model_type(table[i].model_type) == table[i].arch);
+  }
+  CHECK_FALSE(arch_from_model_type("gpt_neox").has_value());
+  // The HF class name of each row is the one transformers writes into the fixture's config.json.
+  for (const auto& arch : kArchs) {
+    INFO("fixture " << arch);
+    std::ifstream in(fixture(arch) + "/config.json");
+    nlohmann::json j = nlohmann::json::parse(in);
+    ModelConfig c = parse_model_config(j.dump(), arch);
+    CHECK(j["architectures"][0].get<std::string>() == c.info().hf_class);
+  }
+  // A config built by hand must keep arch and model_type in step.
+  ModelConfig c = model_preset("test-moe", 40);
+  c.model_type = "llama";
+  CHECK_THROWS_WITH(c.validate(), Catch::Contains("llama") && Catch::Contains("qwen3_moe"));
+}
+
+TEST_CASE("llama and mistral: rope scaling, biases and head_dim as config.json says; unsupported options named",
+          "[cpu][parity]") {
+  auto config_of = [](const std::string& name) {
+    std::ifstream in(fixture(name) + "/config.json");
+    return nlohmann::json::parse(in);
+  };
+  nlohmann::json llama = config_of("llama");
+  ModelConfig a = parse_model_config(llama.dump(), "llama.json");
+  CHECK(a.arch == Arch::Llama);
+  CHECK(a.rope.type == "llama3");
+  CHECK(a.rope.factor == 8.0);
+  CHECK(a.rope.original_max_position_embeddings == 64);
+  CHECK_FALSE(a.tie_word_embeddings);
+  CHECK_FALSE(a.qkv_bias);
+  // Llama 3 scaling in the three bands (wavelengths 6, 32, 167, ... against [16, 64]): the shortest kept, the next
+  // blended, the rest divided by the factor.
+  Rope scaled = make_rope(a.head_dim, a.rope, a.max_position_embeddings);
+  RopeConfig plain_cfg = a.rope;
+  plain_cfg.type = "default";
+  at::Tensor ratio = scaled.inv_freq / make_rope(a.head_dim, plain_cfg, a.max_position_embeddings).inv_freq;
+  CHECK(ratio[0].item<double>() == 1.0);
+  CHECK(ratio[1].item<double>() > 0.126);
+  CHECK(ratio[1].item<double>() < 0.99);
+  for (int64_t i = 2; i < ratio.size(0); ++i) CHECK(std::abs(ratio[i].item<double>() - 0.125) < 1e-6);
+  // Without original_max_position_embeddings in the rope dict, the top-level key, then max_position_embeddings
+  // (transformers' standardize_rope_params).
+  nlohmann::json no_orig = llama;
+  no_orig["rope_scaling"].erase("original_max_position_embeddings");
+  CHECK(parse_model_config(no_orig.dump(), "l.json").rope.original_max_position_embeddings == 0);
+  no_orig["original_max_position_embeddings"] = 32;
+  CHECK(parse_model_config(no_orig.dump(), "l.json").rope.original_max_position_embeddings == 32);
+  nlohmann::json no_factor = llama;
+  no_factor["rope_scaling"].erase("low_freq_factor");
+  CHECK_THROWS_WITH(parse_model_config(no_factor.dump(), "l.json"), Catch::Contains("low_freq_factor"));
+
+  ModelConfig tied = parse_model_config(config_of("llama_tied").dump(), "tied.json");
+  CHECK(tied.tie_word_embeddings);
+  CHECK(tied.qkv_bias);
+  CHECK(tied.o_bias);
+
+  nlohmann::json mistral = config_of("mistral");
+  ModelConfig m = parse_model_config(mistral.dump(), "mistral.json");
+  CHECK(m.arch == Arch::Mistral);
+  CHECK(m.head_dim == 24);  // not hidden_size / num_attention_heads = 16
+  // Mistral has no attention biases whatever the file says (transformers' MistralAttention has none).
+  mistral["attention_bias"] = true;
+  CHECK_FALSE(parse_model_config(mistral.dump(), "mistral.json").qkv_bias);
+
+  // A sliding window (Mistral 7B v0.1 has 4096) and biased MLPs are refused, naming the key and the value.
+  mistral["sliding_window"] = 4096;
+  CHECK_THROWS_WITH(parse_model_config(mistral.dump(), "mistral.json"),
+                    Catch::Contains("mistral.json") && Catch::Contains("sliding_window=4096"));
+  llama["mlp_bias"] = true;
+  CHECK_THROWS_WITH(parse_model_config(llama.dump(), "llama.json"),
+                    Catch::Contains("llama.json") && Catch::Contains("mlp_bias=true"));
+  // Qwen2 carries a sliding_window it ignores unless use_sliding_window is set.
+  nlohmann::json qwen2 = config_of("qwen2");
+  qwen2["sliding_window"] = 32768;
+  CHECK_NOTHROW(parse_model_config(qwen2.dump(), "qwen2.json"));
+  qwen2["use_sliding_window"] = true;
+  CHECK_THROWS_WITH(parse_model_config(qwen2.dump(), "qwen2.json"), Catch::Contains("use_sliding_window"));
+}
+
+TEST_CASE("model_tensor_shapes lists every tensor of the model without allocating it", "[cpu][parity]") {
+  for (const auto& arch : kArchs) {
+    INFO("architecture " << arch);
+    ModelConfig cfg = read_model_config(fixture(arch) + "/config.json");
+    Transformer cpu(cfg, 1, /*init_weights=*/false);
+    std::vector<TensorShape> want;
+    for (const auto& p : cpu->named_parameters()) want.push_back({p.key(), p.value().sizes().vec()});
+    for (const auto& b : cpu->named_buffers()) want.push_back({b.key(), b.value().sizes().vec()});
+    const std::vector<TensorShape> got = model_tensor_shapes(cfg);
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].name == want[i].name);
+      CHECK(got[i].shape == want[i].shape);
+    }
+  }
+  // A model far larger than this machine's memory (Llama 3.1 405B shapes) costs nothing on the meta device.
+  ModelConfig big = read_model_config(fixture("llama") + "/config.json");
+  big.n_vocab = 128256, big.n_embd = 16384, big.n_layer = 126, big.n_head = 128, big.n_kv_head = 8;
+  big.head_dim = 128, big.n_ff = 53248;
+  const auto shapes = model_tensor_shapes(big);
+  int64_t total = 0;
+  for (const auto& t : shapes) total += c10::multiply_integers(t.shape);
+  CHECK(total == big.n_params());
+  CHECK(total > 400'000'000'000);
 }
