@@ -14,6 +14,7 @@
 #include "kernels/check.h"
 #include "recipes/cli_args.h"
 #include "policy/safetensors.h"
+#include "policy/transformer.h"
 #include "policy/weights.h"
 
 namespace grpo::recipes {
@@ -47,6 +48,26 @@ const char* router_name(const ModelConfig& c) {
   return "?";
 }
 
+// The safetensors headers against the tensors the model built from config.json has (names and shapes; no weight
+// is read): a missing tensor or a wrong shape stops naming the first one, as loading would.
+void check_tensor_names(const ModelConfig& c, const SafetensorsCheckpoint& ckpt, const std::string& dir) {
+  const std::vector<TensorShape> want = model_tensor_shapes(c);
+  std::string first_missing;
+  int64_t missing = 0;
+  for (const auto& t : want) {
+    if (!ckpt.contains(t.name)) {
+      if (missing++ == 0) first_missing = t.name;
+      continue;
+    }
+    const TensorInfo* info = ckpt.locate(t.name).second;
+    GRPO_CHECK(info->shape == t.shape, dir, ": tensor '", t.name, "' has shape ", at::IntArrayRef(info->shape),
+               " but config.json makes it ", at::IntArrayRef(t.shape), "; hint: is config.json this checkpoint's?");
+  }
+  GRPO_CHECK(missing == 0, dir, ": tensor '", first_missing, "' is missing (", missing, " of the ", want.size(),
+             " tensors ", c.model_type, " needs are missing); hint: are all shards there, and is config.json this "
+             "checkpoint's?");
+}
+
 }  // namespace
 
 int run_info(int argc, char** argv) {
@@ -57,6 +78,7 @@ int run_info(int argc, char** argv) {
   GRPO_CHECK(fs::is_directory(dir), "grpo info: ", dir, " is not a directory; hint: pass a checkpoint directory");
   ModelConfig c = read_model_config(dir + "/config.json");
   SafetensorsCheckpoint ckpt = SafetensorsCheckpoint::open_dir(dir);
+  check_tensor_names(c, ckpt, dir);
 
   std::map<std::string, int64_t> dtype_tensors;
   uint64_t bytes = 0;
