@@ -3,19 +3,23 @@
 // with its line number, and the run goes on.
 #include "recipes/reward_cmd.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <sstream>
+#include <optional>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "kernels/check.h"
 #include "recipes/cli_args.h"
+#include "rewards/meta.h"
 #include "rewards/pool.h"
 #include "rewards/registry.h"
 
@@ -25,20 +29,21 @@ namespace {
 constexpr const char* kUsage =
     "grpo reward --task math|countdown|code --input FILE.jsonl [--output FILE.jsonl] [--threads N]";
 
-// A JSON field as the checkers' string meta: strings as they are, number lists as "3,15,7", the rest as JSON.
-std::string meta_value(const nlohmann::ordered_json& v) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_array() && !v.empty() && std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); })) {
-    std::string s;
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i].dump();
-    return s;
+// Deletes the temporary output file unless it was renamed into place: a failed run leaves no partial file.
+class TempFile {
+ public:
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  ~TempFile() {
+    if (!path_.empty()) std::remove(path_.c_str());
   }
-  if (v.is_number_float()) {
-    const double d = v.get<double>();
-    if (d == static_cast<double>(static_cast<long long>(d))) return std::to_string(static_cast<long long>(d));
-  }
-  return v.dump();
-}
+  const std::string& path() const { return path_; }
+  void release() { path_.clear(); }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace
 
@@ -64,8 +69,12 @@ int run_reward(int argc, char** argv) {
     std::string problem;
     try {
       row = nlohmann::ordered_json::parse(line);
-      if (!row.is_object()) problem = "not a JSON object";
-      else if (!row.contains("completion") || !row.at("completion").is_string()) problem = "no string \"completion\"";
+      if (!row.is_object()) {
+        problem = std::string("not a JSON object but ") + row.type_name();
+        row = nlohmann::ordered_json{{"line", n}};  // an array, string or number has no fields to add to
+      } else if (!row.contains("completion") || !row.at("completion").is_string()) {
+        problem = "no string \"completion\"";
+      }
     } catch (const nlohmann::json::exception& e) {
       problem = std::string("invalid JSON (") + e.what() + ")";
       row = nlohmann::ordered_json{{"line", n}};
@@ -74,8 +83,10 @@ int run_reward(int argc, char** argv) {
       rewards::ScoreRequest req;
       req.task = task;
       req.completion = row.at("completion").get<std::string>();
-      for (auto it = row.begin(); it != row.end(); ++it)
-        if (it.key() != "completion") req.meta[it.key()] = meta_value(it.value());
+      for (auto it = row.begin(); it != row.end(); ++it) {
+        if (it.key() == "completion") continue;
+        if (std::optional<std::string> v = rewards::meta_from_json(it.value())) req.meta[it.key()] = *v;  // null: absent
+      }
       todo.push_back(std::move(req));
       todo_index.push_back(rows.size());
       fixed.emplace_back();
@@ -96,10 +107,14 @@ int run_reward(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   for (size_t k = 0; k < scored.size(); ++k) fixed[todo_index[k]] = scored[k];
 
+  // NOTE: --output is written to a temporary file beside it and renamed into place, so a failed or killed run
+  // never leaves a truncated file (an existing one stays as it was).
+  const std::string out_path = a.has("--output") ? a.get("--output") : "";
+  TempFile temp(out_path.empty() ? "" : out_path + ".tmp." + std::to_string(getpid()));
   std::ofstream out_file;
-  if (a.has("--output")) {
-    out_file.open(a.get("--output"), std::ios::binary | std::ios::trunc);
-    GRPO_CHECK(out_file.good(), "grpo reward: cannot write ", a.get("--output"));
+  if (!out_path.empty()) {
+    out_file.open(temp.path(), std::ios::binary | std::ios::trunc);
+    GRPO_CHECK(out_file.good(), "grpo reward: cannot write ", temp.path(), "; hint: check the --output directory");
   }
   std::map<std::string, int64_t> counts;
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -115,7 +130,10 @@ int run_reward(int argc, char** argv) {
   }
   if (out_file.is_open()) {
     out_file.close();
-    GRPO_CHECK(out_file.good(), "grpo reward: writing ", a.get("--output"), " failed; hint: check free space");
+    GRPO_CHECK(out_file.good(), "grpo reward: writing ", out_path, " failed; hint: check free space");
+    GRPO_CHECK(std::rename(temp.path().c_str(), out_path.c_str()) == 0, "grpo reward: cannot rename ", temp.path(),
+               " to ", out_path, "; hint: is ", out_path, " a directory?");
+    temp.release();
   }
   std::string summary;
   for (const auto& [v, c] : counts) summary += " " + v + "=" + std::to_string(c);
