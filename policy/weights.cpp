@@ -4,14 +4,18 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "kernels/check.h"
 #include "policy/safetensors.h"
+#include "policy/tokenizer/chat_template.h"
 
 namespace grpo::policy {
 
@@ -127,13 +131,57 @@ Transformer load_model(const std::string& dir, const at::Device& device, at::Sca
   return model;
 }
 
+namespace {
+
+// eos_token_id of a JSON file (a number or a list) appended to `out` without repeats; absent file or key: nothing.
+void append_eos_ids(const fs::path& path, std::vector<int64_t>& out) {
+  std::ifstream in(path);
+  if (!in.good()) return;
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  GRPO_CHECK(!j.is_discarded() && j.is_object(), path.string(), " is not a JSON object");
+  auto it = j.find("eos_token_id");
+  if (it == j.end() || it->is_null()) return;
+  std::vector<nlohmann::json> ids = it->is_array() ? it->get<std::vector<nlohmann::json>>()
+                                                   : std::vector<nlohmann::json>{*it};
+  for (const auto& v : ids) {
+    GRPO_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0, path.string(), ": eos_token_id must hold "
+               "non-negative integers, got ", v.dump());
+    if (std::find(out.begin(), out.end(), v.get<int64_t>()) == out.end()) out.push_back(v.get<int64_t>());
+  }
+}
+
+}  // namespace
+
+std::vector<int64_t> read_eos_ids(const std::string& dir) {
+  std::vector<int64_t> ids;
+  append_eos_ids(fs::path(dir) / "generation_config.json", ids);
+  append_eos_ids(fs::path(dir) / "config.json", ids);
+  return ids;
+}
+
 Policy load_policy(const std::string& dir, const at::Device& device) {
+  std::error_code ec;
+  GRPO_CHECK(fs::is_directory(dir, ec), "model directory ", dir, " does not exist; hint: model.path names a Hugging "
+             "Face checkpoint directory (config.json, *.safetensors, tokenizer files)");
   Policy p;
   p.config = read_model_config(dir + "/config.json");
   p.tokenizer = load_tokenizer(dir);
   GRPO_CHECK(p.tokenizer->vocab_size() <= p.config.n_vocab, dir, ": the tokenizer has ", p.tokenizer->vocab_size(),
              " tokens but config.json vocab_size is ", p.config.n_vocab);
+  p.eos_ids = read_eos_ids(dir);
+  const int64_t tok_eos = p.tokenizer->eos_id();
+  if (tok_eos >= 0 && std::find(p.eos_ids.begin(), p.eos_ids.end(), tok_eos) == p.eos_ids.end())
+    p.eos_ids.push_back(tok_eos);
+  GRPO_CHECK(!p.eos_ids.empty(), dir, ": no EOS token (generation_config.json, config.json and the tokenizer name "
+             "none); hint: add \"eos_token_id\" to generation_config.json");
+  for (int64_t id : p.eos_ids) {
+    GRPO_CHECK(id < p.tokenizer->vocab_size(), dir, ": eos_token_id ", id, " is outside the tokenizer's ",
+               p.tokenizer->vocab_size(), " tokens");
+  }
+  p.chat_template_text = read_chat_template_text(dir);
+  p.source_dir = dir;
   p.model = load_model(dir, device, at::kFloat);
+  p.model->set_output_vocab(p.tokenizer->vocab_size());
   return p;
 }
 
@@ -161,6 +209,27 @@ void save_model(const Transformer& model, const Tokenizer* tokenizer, const std:
 
 void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir) {
   save_model(model, &tokenizer, dir);
+}
+
+void save_policy(const Policy& p, const std::string& dir) {
+  save_model(p.model, p.tokenizer.get(), dir);
+  std::error_code ec;
+  if (!p.source_dir.empty()) {
+    for (const auto& f : kSideFiles) {
+      const fs::path src = fs::path(p.source_dir) / f, dst = fs::path(dir) / f;
+      if (fs::is_regular_file(src, ec) && !fs::exists(dst, ec)) fs::copy_file(src, dst);
+    }
+  }
+  if (!fs::exists(fs::path(dir) / "generation_config.json", ec)) {
+    nlohmann::json g = {{"_from_model_config", true}};
+    if (p.config.bos_token_id >= 0) g["bos_token_id"] = p.config.bos_token_id;
+    if (p.eos_ids.size() == 1) g["eos_token_id"] = p.eos_ids[0];
+    if (p.eos_ids.size() > 1) g["eos_token_id"] = p.eos_ids;
+    if (p.config.pad_token_id >= 0) g["pad_token_id"] = p.config.pad_token_id;
+    std::ofstream out(fs::path(dir) / "generation_config.json");
+    out << g.dump(2) << "\n";
+    GRPO_CHECK(out.good(), "cannot write ", dir, "/generation_config.json; hint: check free disk space");
+  }
 }
 
 const std::vector<std::string> kSideFiles = {

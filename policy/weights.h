@@ -11,10 +11,14 @@
 
 namespace grpo::policy {
 
+// A model with everything needed to generate from it and save it back as a complete Hugging Face directory.
 struct Policy {
   ModelConfig config;
   Transformer model{nullptr};
   std::shared_ptr<Tokenizer> tokenizer;
+  std::vector<int64_t> eos_ids;    // generation stops at any: generation_config.json + config.json + the tokenizer's
+  std::string chat_template_text;  // the checkpoint's Jinja chat template ("" = none: a base model)
+  std::string source_dir;          // where it was loaded from ("" = fresh); save copies side files from here
 };
 
 // "float32" | "bfloat16" | "float16" (also f32, bf16, f16) -> the ATen dtype; "auto" -> `fallback`.
@@ -29,14 +33,23 @@ at::ScalarType checkpoint_dtype(const std::string& dir);
 void load_weights(Transformer& model, const std::string& dir);
 // config.json + weights, no tokenizer: for checkpoints used as models only (reference models, tests, info).
 Transformer load_model(const std::string& dir, const at::Device& device, at::ScalarType dtype = at::kFloat);
-// config.json + weights + tokenizer, in float32.
+// config.json + weights + tokenizer (+ generation_config.json, chat template), in float32. The model's output is
+// limited to the tokenizer's ids (TransformerImpl::set_output_vocab). Throws naming the file for a directory
+// without a tokenizer or with a tokenizer larger than the embedding.
 Policy load_policy(const std::string& dir, const at::Device& device);
+// EOS ids of a checkpoint directory: generation_config.json's and config.json's eos_token_id (a number or a
+// list), in that order, without repeats; empty when neither names one.
+std::vector<int64_t> read_eos_ids(const std::string& dir);
 
 // Writes config.json and the weights (in the model's dtype; shards with an index above max_shard_bytes) into
 // `dir`, which must exist; `tokenizer` (may be null) adds its files.
 void save_model(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
                 uint64_t max_shard_bytes = 5ull << 30);
 void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir);
+// A complete Hugging Face model directory in `dir` (which must exist): config.json, weights, tokenizer files, the
+// chat template and generation_config.json (copied from p.source_dir, or written from p.eos_ids), so transformers
+// and vLLM load it as is.
+void save_policy(const Policy& p, const std::string& dir);
 // save_model into a fresh sibling temporary directory, then renamed to `dir` (which must not exist): a crash
 // leaves either no `dir` or a complete one. With `side_files_from`, the tokenizer and generation files found
 // there (kSideFiles) are copied along.

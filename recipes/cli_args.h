@@ -1,8 +1,11 @@
-// Flag parsing shared by the subcommands that take --flags instead of a recipe (info, convert, tokenize).
+// Flag parsing shared by the subcommands that take --flags instead of a recipe (info, convert, tokenize, reward,
+// generate, init).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,8 +38,17 @@ struct Args {
   }
 };
 
+// -h or --help anywhere prints "usage: <usage>" (and `details`, when given) on stdout and exits with status 0.
 inline Args parse_args(int argc, char** argv, const char* cmd, const std::vector<std::string>& with_value,
-                const std::vector<std::string>& switches, const char* usage) {
+                       const std::vector<std::string>& switches, const char* usage, const char* details = nullptr) {
+  for (int i = 0; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "-h" || k == "--help") {
+      std::printf("usage: %s\n%s", usage, details ? details : "");
+      std::fflush(stdout);
+      std::exit(0);
+    }
+  }
   Args a;
   for (int i = 0; i < argc; ++i) {
     const std::string k = argv[i];

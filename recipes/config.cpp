@@ -88,6 +88,15 @@ std::string format_field(const Field& field) {
     for (size_t i = 0; i < (*p)->size(); ++i) out += (i ? ", " : "") + quote_string((**p)[i]);
     return out + "]";
   }
+  if (auto p = std::get_if<std::map<std::string, double>*>(&field)) {
+    std::string out = "{";
+    for (const auto& [k, v] : **p) {
+      const bool bare = !k.empty() && k.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+                                          std::string::npos;
+      out += (out.size() > 1 ? ", " : " ") + (bare ? k : quote_string(k)) + " = " + format_real(v, false);
+    }
+    return out + (out.size() > 1 ? " }" : "}");
+  }
   const auto& values = *std::get<std::vector<int64_t>*>(field);
   std::string out = "[";
   for (size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + std::to_string(values[i]);
@@ -95,7 +104,8 @@ std::string format_field(const Field& field) {
 }
 
 const char* type_name(const Field& field) {
-  static const char* const kNames[] = {"int", "int", "float", "float", "bool", "string", "int[]", "string[]"};
+  static const char* const kNames[] = {"int", "int", "float", "float", "bool", "string", "int[]", "string[]",
+                                       "{name: float}"};
   return kNames[field.index()];
 }
 
@@ -171,6 +181,22 @@ void assign(const Field& field, const toml::node& node, const std::string& key,
         fail_type(key, "an array of strings", str(describe(item), " at index ", i), where, kArray);
       }
       values.push_back(item.as_string()->get());
+    }
+    **p = std::move(values);
+  } else if (auto p = std::get_if<std::map<std::string, double>*>(&field)) {
+    const char* kTable = "write a table of numbers such as { math = 1.0, format = 0.1 }";
+    const toml::table* table = node.as_table();
+    if (!table) fail_type(key, "a table of numbers", describe(node), where, kTable);
+    std::map<std::string, double> values;
+    for (const auto& [name, item] : *table) {
+      const std::string entry = key + "." + std::string(name.str());
+      if (auto i = item.as_integer()) {
+        values[std::string(name.str())] = static_cast<double>(i->get());
+      } else if (auto f = item.as_floating_point()) {
+        values[std::string(name.str())] = f->get();
+      } else {
+        fail_type(entry, "a number", describe(item), where, kTable);
+      }
     }
     **p = std::move(values);
   } else {
@@ -258,6 +284,9 @@ void ConfigSchema::add(const std::string& key, std::vector<int64_t>* field, std:
   add_entry(key, field, std::move(help));
 }
 void ConfigSchema::add(const std::string& key, std::vector<std::string>* field, std::string help) {
+  add_entry(key, field, std::move(help));
+}
+void ConfigSchema::add(const std::string& key, std::map<std::string, double>* field, std::string help) {
   add_entry(key, field, std::move(help));
 }
 
@@ -353,7 +382,28 @@ void ConfigSchema::apply_override(const std::string& key_eq_value) {
   GRPO_CHECK(!key.empty(), "override '", key_eq_value,
              "' has no key before '='; write key=value, e.g. rl.lr=1e-4");
   const Entry* entry = find(key);
-  if (!entry) fail_unknown(key, where);
+  if (!entry) {
+    // One entry of a name -> float table: reward.weights.math=0.5.
+    const auto dot = key.rfind('.');
+    const Entry* table = dot == std::string::npos ? nullptr : find(key.substr(0, dot));
+    if (table && std::holds_alternative<std::map<std::string, double>*>(table->field)) {
+      const std::string name = key.substr(dot + 1);
+      toml::table parsed;
+      try {
+        const std::string doc = "v = " + value;
+        parsed = toml::parse(std::string_view(doc), std::string_view("command line"));
+      } catch (const toml::parse_error&) {
+      }
+      const toml::node* v = parsed.get("v");
+      if (v == nullptr || !(v->is_integer() || v->is_floating_point())) {
+        fail_type(key, "a number", "'" + value + "'", where, "write a number such as 0.5");
+      }
+      (*std::get<std::map<std::string, double>*>(table->field))[name] =
+          v->is_integer() ? static_cast<double>(v->as_integer()->get()) : v->as_floating_point()->get();
+      return;
+    }
+    fail_unknown(key, where);
+  }
   if (auto p = std::get_if<std::string*>(&entry->field)) {
     if (value.empty() || (value[0] != '"' && value[0] != '\'')) {
       **p = value;  // bare text: name=x, model.path=/a/b
@@ -384,6 +434,12 @@ void ConfigSchema::apply_overrides(const std::vector<std::string>& args) {
 
 void ConfigSchema::validate() const {
   for (const auto& check : checks_) check();
+}
+
+std::vector<std::pair<std::string, std::string>> ConfigSchema::values() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Entry& e : entries_) out.emplace_back(e.key, format_field(e.field));
+  return out;
 }
 
 std::string ConfigSchema::to_toml() const {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -20,6 +21,9 @@ namespace grpo::recipes {
 //                A value starting with '"' or '\'' is read as a quoted TOML string.
 //   int array    a TOML array of integers: task.sizes=[1,2].
 //   string array a TOML array of strings: rollout.stop=["</answer>"].
+//   name -> float a TOML table of numbers: [reward.weights] math = 1.0, or inline {math = 1.0, format = 0.1};
+//                on the command line reward.weights={math=1,format=0.1} replaces the table and
+//                reward.weights.math=0.5 sets one entry.
 // A table or array where a scalar is expected is an error. Every error is one line naming the key
 // and where it came from, ending with a hint. On error some fields may already be updated; errors
 // are meant to be fatal.
@@ -27,7 +31,7 @@ class ConfigSchema {
  public:
   // A pointer to one bound field, of one of the supported types.
   using Field = std::variant<int64_t*, int*, double*, float*, bool*, std::string*,
-                             std::vector<int64_t>*, std::vector<std::string>*>;
+                             std::vector<int64_t>*, std::vector<std::string>*, std::map<std::string, double>*>;
 
   // Binds `key` to `field`. The field's current value is the default. `help` is one line: meaning,
   // unit, origin ("upper clip epsilon; DAPO"). REQUIRES: `field` outlives the schema.
@@ -39,6 +43,7 @@ class ConfigSchema {
   void add(const std::string& key, std::string* field, std::string help);
   void add(const std::string& key, std::vector<int64_t>* field, std::string help);
   void add(const std::string& key, std::vector<std::string>* field, std::string help);
+  void add(const std::string& key, std::map<std::string, double>* field, std::string help);
 
   // A check run by validate(), after files and overrides are applied; it throws via GRPO_CHECK.
   void add_check(std::function<void()> check);
@@ -60,6 +65,8 @@ class ConfigSchema {
   // Every key with its type, default and help (for `grpo help`).
   std::string help() const;
   bool has_key(const std::string& key) const;
+  // Every key with its current value formatted as TOML, in registration order (for comparing two configs).
+  std::vector<std::pair<std::string, std::string>> values() const;
 
  private:
   struct Entry {

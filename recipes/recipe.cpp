@@ -12,7 +12,7 @@ Recipe::Recipe() {
   cfg.learner.optim.lr = 2e-4;
   cfg.learner.optim.warmup_steps = 20;
   cfg.sampling.max_new_tokens = 32;
-  cfg.engine.max_seq_len = 64;
+  cfg.engine.max_seq_len = 0;  // sized from the data
   bind();
 }
 
@@ -22,29 +22,56 @@ void Recipe::bind() {
   s.add("run.out_dir", &run.out_dir, "run directory; sft/ and grpo/ go under it");
   s.add("run.seed", &run.seed, "seed of model init, data order and sampling streams");
   s.add("run.device", &run.device, "\"cpu\", \"cuda\" or \"cuda:N\" (needs a CUDA LibTorch)");
-  s.add("run.threads", &run.threads, "intra-op CPU threads; 0 = every core");
+  s.add("run.threads", &run.threads, "CPU threads (data-parallel workers); 0 = every core");
   s.add("run.resume", &run.resume, "continue from the newest checkpoint of the phase");
   s.add("run.overwrite", &run.overwrite, "start over in a phase directory that already has checkpoints");
   s.add("run.save_every", &run.save_every, "steps between checkpoints (one is always written at the end)");
   s.add("run.keep_checkpoints", &run.keep_checkpoints, "newest checkpoints kept; 0 = all");
   s.add("run.pool_threads", &run.pool_threads, "reward scoring threads (oneTBB)");
+  s.add("run.allow_config_change", &run.allow_config_change, "run.resume may continue with a changed recipe "
+        "(each resumed segment's config is kept beside config.toml)");
 
-  s.add("model.preset", &cfg.model.preset, "fresh model for `grpo sft` without model.path: tiny-moe or test-moe");
-  s.add("model.path", &cfg.model.path, "checkpoint to start from; `grpo train` defaults to the newest SFT checkpoint");
+  s.add("model.path", &cfg.model.path, "Hugging Face checkpoint directory to start from, or \"sft\": this run's newest SFT "
+        "checkpoint");
+  s.add("model.preset", &cfg.model.preset, "fresh model of `grpo sft` with sft.init = preset: tiny-moe or test-moe");
+  s.add("model.tokenizer", &cfg.model.tokenizer, "the fresh model's tokenizer: char, or a tokenizer directory or file");
 
-  rl::CountdownTaskConfig& task = cfg.task;
-  s.add("task.n_numbers", &task.n_numbers, "numbers per Countdown problem (TinyZero: 3 or 4)");
-  s.add("task.min_number", &task.min_number, "smallest number");
-  s.add("task.max_number", &task.max_number, "largest number (TinyZero: 99)");
-  s.add("task.min_target", &task.min_target, "smallest target");
-  s.add("task.max_target", &task.max_target, "largest target");
-  s.add("task.heldout_fraction", &task.heldout_fraction, "share of problems held out of training, chosen by hash");
-  s.add("task.eval_size", &task.eval_size, "held-out problems scored by evaluations");
-  s.add("task.trace", &task.trace, "SFT targets carry a <think> trace of the solution steps");
-  s.add("task.integer_trace", &task.integer_trace, "prefer SFT solutions whose steps stay non-negative integers");
-  s.add("task.chat_template", &task.chat_template,
-        "prompt format: plain (the task text itself), qwen2.5, qwen3, deepseek-r1 or llama3 (one user turn)");
+  rl::data::DataConfig& d = cfg.data;
+  s.add("data.source", &d.source, "files (data.train / data.eval) or countdown (the generator, data.countdown.*)");
+  s.add("data.train", &d.train, "training datasets: JSONL or JSON-array files");
+  s.add("data.eval", &d.eval, "evaluation datasets, one set per file");
+  s.add("data.preset", &d.prompt.preset, "field layout: gsm8k, math, humaneval, countdown, trl, verl or \"\" (prompt/answer)");
+  s.add("data.prompt_field", &d.prompt.prompt_field, "field with the prompt text or chat messages; \"\" = the preset's");
+  s.add("data.answer_field", &d.prompt.answer_field, "field with the gold answer (dotted paths reach nested fields); "
+        "\"\" = the preset's; none = no answer");
+  s.add("data.response_field", &d.response_field, "SFT: field with the target text; \"\" = the generator's own");
+  s.add("data.template", &d.prompt.prompt_template, "prompt text with {field} placeholders; \"\" = the prompt field as is");
+  s.add("data.system_prompt", &d.prompt.system_prompt, "system message before the prompt; \"\" = none");
+  s.add("data.chat_template", &d.chat_template, "auto (the checkpoint's; none = plain), plain, qwen2.5, qwen3, "
+        "deepseek-r1 or llama3");
+  s.add("data.max_prompt_tokens", &d.prompt.max_prompt_tokens, "longer prompts are dropped (and counted), never cut");
+  s.add("data.eval_size", &d.eval_size, "first N prompts of each evaluation set; 0 = all");
+  rl::data::CountdownConfig& cd = d.countdown;
+  s.add("data.countdown.n_numbers", &cd.n_numbers, "numbers per Countdown problem (TinyZero: 3 or 4)");
+  s.add("data.countdown.min_number", &cd.min_number, "smallest number");
+  s.add("data.countdown.max_number", &cd.max_number, "largest number (TinyZero: 99)");
+  s.add("data.countdown.min_target", &cd.min_target, "smallest target");
+  s.add("data.countdown.max_target", &cd.max_target, "largest target");
+  s.add("data.countdown.heldout_fraction", &cd.heldout_fraction, "share of problems held out of training, by hash");
+  s.add("data.countdown.trace", &cd.trace, "SFT targets carry a <think> trace of the solution steps");
+  s.add("data.countdown.integer_trace", &cd.integer_trace, "prefer SFT solutions whose steps stay non-negative integers");
 
+  rewards::RewardMixConfig& rw = cfg.reward;
+  s.add("reward.weights", &rw.weights, "reward components and weights: math, countdown, code, format, overlong, "
+        "external; reward = sum of weight * value");
+  s.add("reward.verifier", &rw.verifier, "the component whose verdict is accuracy; \"\" = the only non-shaping one");
+  s.add("reward.overlong_buffer", &rw.overlong_buffer, "DAPO soft overlong penalty: the last N tokens of the budget "
+        "(component overlong)");
+  s.add("reward.external_command", &cfg.external.command, "the external reward program (sh -c): JSON lines in, one "
+        "reward per line out");
+  s.add("reward.external_timeout", &cfg.external.timeout_seconds, "seconds the external program has per completion");
+
+  s.add("sft.init", &cfg.sft.init, "what SFT starts from: model (model.path) or preset (a fresh model.preset)");
   s.add("sft.steps", &cfg.sft.steps, "SFT optimiser steps");
   s.add("sft.batch_size", &cfg.sft.batch_size, "SFT sequences per step");
   s.add("sft.eval_every", &cfg.sft.eval_every, "SFT steps between held-out evaluations; 0 = only at the end");
@@ -83,26 +110,37 @@ void Recipe::bind() {
   s.add("rollout.top_p", &cfg.sampling.top_p, "nucleus sampling mass; 1 = off");
   s.add("rollout.top_k", &cfg.sampling.top_k, "keep the k most likely tokens; 0 = off");
   s.add("rollout.max_new_tokens", &cfg.sampling.max_new_tokens, "completion token budget");
-  s.add("rollout.stop", &cfg.engine.stop_tokens, "tokens that end a completion besides EOS, e.g. [\"</answer>\"]");
+  s.add("rollout.stop", &cfg.engine.stop, "strings that end a completion besides EOS, any length, e.g. [\"</answer>\"]");
   s.add("rollout.max_batch", &cfg.engine.max_batch, "concurrent sequences (KV cache slots)");
-  s.add("rollout.max_seq_len", &cfg.engine.max_seq_len, "prompt + completion tokens per KV cache slot");
+  s.add("rollout.max_seq_len", &cfg.engine.max_seq_len, "tokens per KV cache slot; 0 = the longest prompt + max_new_tokens");
 
-  s.add("eval.every", &cfg.eval.every, "GRPO steps between held-out evaluations; 0 = only at the end");
-  s.add("eval.pass_k", &cfg.eval.pass_k, "`grpo eval` also reports pass@k with k samples; 0 = off");
-  s.add("eval.pass_temperature", &cfg.eval.pass_temperature, "sampling temperature of pass@k");
-  s.add("eval.model", &cfg.eval.model, "`grpo eval` checkpoint: sft, grpo, latest or a directory");
+  s.add("eval.every", &cfg.eval.every, "training steps between held-out evaluations; 0 = only at the end");
+  s.add("eval.samples", &cfg.eval.samples, "`grpo eval`: k samples per prompt for avg@k, maj@k, pass@k; 0 = greedy only");
+  s.add("eval.temperature", &cfg.eval.temperature, "temperature of the k samples (DeepSeek-R1 protocol: 0.6)");
+  s.add("eval.top_p", &cfg.eval.top_p, "top-p of the k samples (DeepSeek-R1 protocol: 0.95)");
+  s.add("eval.bootstrap", &cfg.eval.bootstrap, "bootstrap resamples for avg@k's standard error");
+  s.add("eval.model", &cfg.eval.model, "`grpo eval` checkpoint: sft, grpo, latest, model (model.path) or a directory");
+  s.add("eval.output_dir", &cfg.eval.output_dir, "`grpo eval`: where <set>.jsonl completions go; \"\" = <run.out_dir>/eval");
 
   s.add_check([this] {
     cfg.sft.optim.total_steps = cfg.sft.steps;  // the cosine schedules span their phase
     cfg.learner.optim.total_steps = cfg.grpo.steps;
-    GRPO_CHECK(cfg.run.seed >= 0, "run.seed must be >= 0, got ", cfg.run.seed);
-    GRPO_CHECK(cfg.run.save_every >= 0 && cfg.run.keep_checkpoints >= 0 && cfg.run.pool_threads > 0,
-               "run.save_every and run.keep_checkpoints must be >= 0 and run.pool_threads > 0");
+    cfg.run.validate();
     GRPO_CHECK(cfg.sft.steps >= 0 && cfg.sft.batch_size > 0, "sft.steps must be >= 0 and sft.batch_size > 0");
-    GRPO_CHECK(cfg.eval.pass_k >= 0, "eval.pass_k must be >= 0, got ", cfg.eval.pass_k);
-    cfg.task.validate();
+    GRPO_CHECK(cfg.sft.eval_every >= 0, "sft.eval_every must be >= 0 (0 = only at the end), got ", cfg.sft.eval_every);
+    GRPO_CHECK(cfg.sft.init == "model" || cfg.sft.init == "preset", "sft.init must be \"model\" or \"preset\", got '",
+               cfg.sft.init, "'");
+    GRPO_CHECK(cfg.grpo.samples_every >= 0, "rl.samples_every must be >= 0 (0 = never), got ", cfg.grpo.samples_every);
+    GRPO_CHECK(cfg.learner.micro_batch_tokens > 0, "rl.micro_batch_tokens must be > 0, got ",
+               cfg.learner.micro_batch_tokens);
+    GRPO_CHECK(cfg.engine.max_batch > 0, "rollout.max_batch must be > 0, got ", cfg.engine.max_batch);
+    GRPO_CHECK(cfg.engine.max_seq_len >= 0, "rollout.max_seq_len must be >= 0 (0 = auto), got ", cfg.engine.max_seq_len);
+    cfg.data.validate();
+    cfg.reward.validate(!cfg.external.command.empty());
+    GRPO_CHECK(cfg.external.timeout_seconds > 0, "reward.external_timeout must be > 0 seconds");
     cfg.grpo.validate();
     cfg.sampling.validate();
+    cfg.eval.validate();
     cfg.sft.optim.validate("sft.");
     cfg.learner.optim.validate("rl.");
   });
@@ -120,6 +158,33 @@ void Recipe::load(const std::string& path, const std::vector<std::string>& overr
     GRPO_FAIL("rl.loss_aggregation: ", e.what());
   }
   cfg.learner.loss.validate();
+}
+
+std::vector<std::string> Recipe::changed_keys(const std::string& previous_config) const {
+  Recipe before;
+  try {
+    before.schema_.load_toml_file(previous_config);
+  } catch (const Error& e) {
+    GRPO_FAIL("run.resume: the previous recipe ", previous_config, " no longer loads (", e.what(), "); hint: pass "
+              "run.allow_config_change=true to resume anyway");
+  }
+  auto is_exempt = [&](const std::string& key) {
+    for (const char* prefix : {"run.resume", "run.overwrite", "run.allow_config_change", "run.threads",
+                               "run.pool_threads", "run.save_every", "run.keep_checkpoints", "eval.", "rl.samples_every",
+                               "sft.eval_every"}) {
+      if (key.rfind(prefix, 0) == 0) return true;
+    }
+    // More steps on a constant schedule continue the same run; on a cosine schedule they change every lr.
+    if (key == "rl.steps") return cfg.learner.optim.schedule == "constant";
+    if (key == "sft.steps") return cfg.sft.optim.schedule == "constant";
+    return false;
+  };
+  const auto now = schema_.values(), then = before.schema_.values();
+  std::vector<std::string> changed;
+  for (size_t i = 0; i < now.size(); ++i) {
+    if (now[i].second != then[i].second && !is_exempt(now[i].first)) changed.push_back(now[i].first);
+  }
+  return changed;
 }
 
 }  // namespace grpo::recipes

@@ -20,6 +20,12 @@ class Recipe {
   void load(const std::string& path, const std::vector<std::string>& overrides);
   std::string to_toml() const { return schema_.to_toml(); }
   std::string help() const { return schema_.help(); }
+  // The keys whose values differ from those of a previously written config.toml (its path), except the ones that
+  // do not change what is trained (run.resume, thread counts, checkpoint cadence, evaluation, the step count of a
+  // constant schedule). Throws naming the file when it no longer loads.
+  std::vector<std::string> changed_keys(const std::string& previous_config) const;
+  // Each key's value as TOML text.
+  std::vector<std::pair<std::string, std::string>> values() const { return schema_.values(); }
 
   rl::TrainConfig cfg;
 

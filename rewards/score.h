@@ -38,6 +38,7 @@ struct Score {
   std::map<std::string, double> components;  // named parts, e.g. {"correct": 1, "format": 1}
   Verdict verdict = Verdict::unparsable;     // why the reward is what it is
   std::string detail;                        // one human line: why
+  std::string answer;                        // the answer the verifier read, normalised ("" = none): maj@k votes on it
 };
 
 // What a verifier needs from the prompt, as plain strings (e.g. {"numbers": "3,15,7", "target": "22"}).

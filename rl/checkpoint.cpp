@@ -55,16 +55,15 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& root)
 
 }  // namespace
 
-std::string save_checkpoint(const std::string& run_dir, const policy::Transformer& model,
-                            const policy::Tokenizer& tokenizer, const Learner* learner, const TrainerState& state,
-                            int64_t keep_last) {
+std::string save_checkpoint(const std::string& run_dir, const policy::Policy& policy, const Learner* learner,
+                            const TrainerState& state, int64_t keep_last) {
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
   const fs::path final_dir = root / step_name(state.step);
   const fs::path tmp = root / (".tmp-" + step_name(state.step) + "-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  policy::save_policy(model, tokenizer, tmp.string());
+  policy::save_policy(policy, tmp.string());
   if (learner != nullptr) learner->save_optimizer((tmp / "optimizer.pt").string());
   {
     nlohmann::json j = {{"phase", state.phase}, {"step", state.step}, {"seed", state.seed}, {"extra", state.extra}};

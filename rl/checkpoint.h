@@ -1,5 +1,5 @@
-// Checkpoints: <run>/checkpoints/step_<N>/ holds the policy in Hugging Face layout (config.json,
-// model.safetensors, tokenizer files), the optimiser state and trainer_state.json (step, seed). Everything
+// Checkpoints: <run>/checkpoints/step_<N>/ holds the policy as a complete Hugging Face model directory
+// (config.json, model.safetensors, tokenizer files, chat template, generation_config.json), the optimiser state and trainer_state.json (step, seed). Everything
 // is written into a temporary directory, synced, then renamed into place in one step, so a crash or Ctrl-C
 // never leaves a half-written checkpoint under a real name.
 #pragma once
@@ -9,8 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "policy/tokenizer/tokenizer.h"
-#include "policy/transformer.h"
+#include "policy/weights.h"
 
 namespace grpo::rl {
 
@@ -25,9 +24,8 @@ struct TrainerState {
 
 // Returns the checkpoint's directory. `learner` may be null (no optimiser state). Keeps the newest
 // `keep_last` step_* directories (0 = keep all).
-std::string save_checkpoint(const std::string& run_dir, const policy::Transformer& model,
-                            const policy::Tokenizer& tokenizer, const Learner* learner, const TrainerState& state,
-                            int64_t keep_last);
+std::string save_checkpoint(const std::string& run_dir, const policy::Policy& policy, const Learner* learner,
+                            const TrainerState& state, int64_t keep_last);
 
 // The complete checkpoint with the highest step under <run>/checkpoints, if any.
 std::optional<std::string> latest_checkpoint(const std::string& run_dir);

@@ -47,17 +47,8 @@ class StageTimer {
 std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t step) {
   std::vector<rollout::Prompt> prompts;
   const int64_t B = ctx.cfg.prompts_per_step;
-  for (int64_t i = 0; i < B; ++i) prompts.push_back(ctx.sampler.prompt(step * B + i, ctx.tokenizer, ctx.task));
+  for (int64_t i = 0; i < B; ++i) prompts.push_back(ctx.stream.prompt(step * B + i));
   return prompts;
-}
-
-std::vector<rewards::Score> score_completions(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts,
-                                              const std::vector<rollout::Completion>& completions) {
-  std::vector<rewards::ScoreRequest> req;
-  req.reserve(completions.size());
-  const size_t G = static_cast<size_t>(ctx.cfg.group_size);
-  for (size_t i = 0; i < completions.size(); ++i) req.push_back({ctx.task_name, completions[i].text, prompts[i / G].meta});
-  return ctx.pool.score(req);
 }
 
 at::Tensor reward_matrix(const std::vector<rewards::Score>& scores, int64_t B, int64_t G) {
@@ -98,7 +89,12 @@ nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollo
   }
   const double mean = sum / n;
   const auto& gen = ctx.engine.last_stats();
+  nlohmann::json components = nlohmann::json::object();  // each reward component's mean, unweighted
+  for (const auto& s : scores) {
+    for (const auto& [name, v] : s.components) components[name] = components.value(name, 0.0) + v / n;
+  }
   return {{"step", step + 1},
+          {"reward_components", components},
           {"reward_mean", mean},
           {"reward_std", std::sqrt(std::max(0.0, sq / n - mean * mean))},
           {"accuracy", correct / n},
@@ -147,13 +143,39 @@ std::vector<nlohmann::json> sample_records(GrpoContext& ctx, int64_t step, const
 
 }  // namespace
 
+std::vector<rewards::Score> score_completions(rewards::ScorePool& pool, const rewards::RewardMixConfig& reward,
+                                              const std::vector<rollout::Prompt>& prompts,
+                                              const std::vector<rollout::Completion>& completions,
+                                              int64_t n_samples, int64_t max_new_tokens) {
+  GRPO_CHECK(completions.size() == prompts.size() * static_cast<size_t>(n_samples), "score_completions: ",
+             completions.size(), " completions for ", prompts.size(), " prompts x ", n_samples);
+  // The external program also gets the prompt text (rewards::ExternalRewardConfig::prompt_meta_key).
+  std::vector<rewards::Meta> with_prompt;
+  if (reward.weights.count(rewards::kExternalComponent)) {
+    for (const auto& p : prompts) {
+      with_prompt.push_back(p.meta);
+      with_prompt.back()["__prompt"] = p.text;
+    }
+  }
+  std::vector<rewards::MixRequest> req;
+  req.reserve(completions.size());
+  for (size_t i = 0; i < completions.size(); ++i) {
+    const size_t p = i / static_cast<size_t>(n_samples);
+    req.push_back({completions[i].text, with_prompt.empty() ? &prompts[p].meta : &with_prompt[p],
+                   static_cast<int64_t>(completions[i].token_ids.size()), max_new_tokens});
+  }
+  return rewards::score_mix(pool, reward, req);
+}
+
 GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
   StageTimer timer;
   auto prompts = timer.time("prompts", [&] { return draw_prompts(ctx, step); });
   auto completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
-  auto scores = timer.time("score", [&] { return score_completions(ctx, prompts, completions); });
+  auto scores = timer.time("score", [&] {
+    return score_completions(ctx.pool, ctx.reward, prompts, completions, G, ctx.sampling.max_new_tokens);
+  });
   auto adv = timer.time("advantages", [&] {
     return compute_group_advantages(reward_matrix(scores, B, G), ctx.cfg.advantage);
   });

@@ -1,15 +1,17 @@
 // One GRPO step, as a paragraph: draw prompts, generate G completions each, score them, compute
 // group-relative advantages, update the policy, sync the weights to the rollout. Each stage is timed under
-// its own name. No callbacks and no hooks: the trainer calls this in a loop.
+// its own name. No callbacks and no hooks: the trainer calls this in a loop. No task knowledge: prompts come
+// from the data stream and rewards from the recipe's reward mixture.
 #pragma once
 
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "rewards/mix.h"
 #include "rewards/pool.h"
 #include "rl/advantage.h"
-#include "rl/countdown_task.h"
+#include "rl/data/task_data.h"
 #include "rl/learner.h"
 #include "rollout/engine.h"
 
@@ -21,7 +23,7 @@ struct GrpoConfig {
   int64_t group_size = 8;           // G completions per prompt
   bool drop_zero_variance = true;   // groups whose rewards are all equal carry no signal: left out of the update
   AdvantageConfig advantage;
-  int64_t samples_every = 10;       // steps between writing a group's completions to samples.jsonl
+  int64_t samples_every = 10;       // steps between writing a group's completions to samples.jsonl (0 = never)
   void validate() const;
 };
 
@@ -29,9 +31,8 @@ struct GrpoConfig {
 struct GrpoContext {
   const GrpoConfig& cfg;
   const rollout::SamplingConfig& sampling;
-  const CountdownTaskConfig& task;
-  std::string task_name;
-  CountdownSampler& sampler;
+  const rewards::RewardMixConfig& reward;
+  data::TaskData::Stream& stream;
   const policy::Tokenizer& tokenizer;
   rollout::RolloutEngine& engine;
   rewards::ScorePool& pool;
@@ -48,5 +49,12 @@ struct GrpoStepResult {
 };
 
 GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step);
+
+// The reward mixture over completions of `prompts` (n_samples each, in engine order): one Score per completion.
+// Also what evaluation uses, so training and evaluation score alike.
+std::vector<rewards::Score> score_completions(rewards::ScorePool& pool, const rewards::RewardMixConfig& reward,
+                                              const std::vector<rollout::Prompt>& prompts,
+                                              const std::vector<rollout::Completion>& completions,
+                                              int64_t n_samples, int64_t max_new_tokens);
 
 }  // namespace grpo::rl

@@ -83,6 +83,7 @@ Learner::Learner(policy::Transformer model, LearnerConfig cfg) : model_(std::mov
   GRPO_CHECK(cfg_.n_workers >= 1, "n_workers must be >= 1, got ", cfg_.n_workers);
   for (int64_t w = 1; w < cfg_.n_workers; ++w) {
     policy::Transformer r(model_->config, 0);
+    r->set_output_vocab(model_->output_vocab());
     r->to(model_->embed_tokens->weight.device());
     replicas_.push_back(r);
   }

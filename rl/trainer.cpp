@@ -9,8 +9,8 @@
 #include <optional>
 #include <thread>
 
-#include <ATen/Parallel.h>
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 
 #include "kernels/check.h"
 #include "policy/tokenizer/char_tokenizer.h"
@@ -24,11 +24,21 @@ namespace grpo::rl {
 
 namespace fs = std::filesystem;
 
+void RunConfig::validate() const {
+  GRPO_CHECK(seed >= 0, "run.seed must be >= 0, got ", seed);
+  GRPO_CHECK(threads >= 0, "run.threads must be >= 0 (0 = every core), got ", threads);
+  GRPO_CHECK(save_every >= 0, "run.save_every must be >= 0, got ", save_every);
+  GRPO_CHECK(keep_checkpoints >= 0, "run.keep_checkpoints must be >= 0 (0 = all), got ", keep_checkpoints);
+  GRPO_CHECK(pool_threads > 0, "run.pool_threads must be > 0, got ", pool_threads);
+  GRPO_CHECK(!out_dir.empty(), "run.out_dir is empty; hint: e.g. runs/my-run");
+}
+
+std::string phase_dir(const TrainConfig& cfg, const std::string& phase) { return cfg.run.out_dir + "/" + phase; }
+
 namespace {
 
 constexpr uint64_t kSftSalt = 0x5f7;
 constexpr uint64_t kGrpoSalt = 0x6e70;
-constexpr const char* kTask = "countdown";
 
 // Writes each line to stderr and appends it to <dir>/log.txt.
 class RunLog {
@@ -36,6 +46,9 @@ class RunLog {
   explicit RunLog(const std::string& dir) : out_(dir + "/log.txt", std::ios::app) {}
   void operator()(const std::string& line) {
     std::fprintf(stderr, "%s\n", line.c_str());
+    file_only(line);
+  }
+  void file_only(const std::string& line) {
     out_ << line << "\n";
     out_.flush();
   }
@@ -43,6 +56,17 @@ class RunLog {
  private:
   std::ofstream out_;
 };
+
+// Runs `body`; an error is written to log.txt too (main prints it on stderr), so a failed run's directory says why.
+template <typename Body>
+int logged(RunLog& log, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    log.file_only(std::string("error: ") + e.what());
+    throw;
+  }
+}
 
 // NOTE: Debian's LibTorch runs element-wise ops on an OpenMP pool and matmuls on OpenBLAS's own pthreads;
 // sized both to the cores they fight (measured on 2 cores: SFT 4.3k tok/s). The model's ops are small, so
@@ -79,46 +103,122 @@ at::Device setup_device(TrainConfig& cfg) {
   return device;
 }
 
-// Creates the phase directory; refuses to mix a fresh run into old checkpoints unless told to.
+// Creates the phase directory; refuses to mix a fresh run into old checkpoints unless told to. A fresh run writes
+// config.toml; a resumed segment keeps it and writes config.resume-step_<N>.toml beside it.
 void prepare_run_dir(const std::string& dir, const RunConfig& run, const std::string& resolved_toml) {
   fs::create_directories(dir);
-  const bool has_checkpoints = latest_checkpoint(dir).has_value();
-  if (!run.resume && has_checkpoints) {
+  const auto last = latest_checkpoint(dir);
+  std::string config_name = "config.toml";
+  if (!run.resume && last) {
     GRPO_CHECK(run.overwrite, dir, " already holds checkpoints; hint: pass run.resume=true to continue, "
                "run.overwrite=true to start over, or choose another run.out_dir");
     for (const char* f : {"checkpoints", "metrics.jsonl", "samples.jsonl", "log.txt"}) fs::remove_all(fs::path(dir) / f);
   } else if (!run.resume) {
     for (const char* f : {"metrics.jsonl", "samples.jsonl"}) fs::remove_all(fs::path(dir) / f);
+  } else if (last && fs::exists(fs::path(dir) / "config.toml")) {
+    config_name = "config.resume-" + fs::path(*last).filename().string() + ".toml";
   }
-  std::ofstream out(dir + "/config.toml");
+  std::ofstream out(dir + "/" + config_name);
   out << resolved_toml;
-  GRPO_CHECK(out.good(), "cannot write ", dir, "/config.toml; hint: check permissions and free space");
+  GRPO_CHECK(out.good(), "cannot write ", dir, "/", config_name, "; hint: check permissions and free space");
 }
 
+// A fresh model of model.preset with model.tokenizer ("char" or a tokenizer path).
 policy::Policy fresh_policy(const TrainConfig& cfg, const at::Device& device) {
   policy::Policy p;
-  p.tokenizer = std::make_shared<policy::CharTokenizer>();
+  if (cfg.model.tokenizer == "char") {
+    p.tokenizer = std::make_shared<policy::CharTokenizer>();
+  } else {
+    p.tokenizer = policy::load_tokenizer(cfg.model.tokenizer);
+    if (fs::is_directory(cfg.model.tokenizer)) {
+      p.eos_ids = policy::read_eos_ids(cfg.model.tokenizer);
+      p.chat_template_text = policy::read_chat_template_text(cfg.model.tokenizer);
+      p.source_dir = cfg.model.tokenizer;  // its chat template and generation_config.json travel with checkpoints
+    }
+  }
+  const int64_t eos = p.tokenizer->eos_id();
+  if (eos >= 0 && std::find(p.eos_ids.begin(), p.eos_ids.end(), eos) == p.eos_ids.end()) p.eos_ids.push_back(eos);
+  GRPO_CHECK(!p.eos_ids.empty(), "model.tokenizer ", cfg.model.tokenizer, " has no EOS token; hint: use a tokenizer "
+             "with an eos_token");
   p.config = policy::model_preset(cfg.model.preset, p.tokenizer->vocab_size());
-  p.config.eos_token_id = p.tokenizer->eos_id();
+  p.config.eos_token_id = p.eos_ids.front();
+  p.config.bos_token_id = p.tokenizer->bos_id();
   p.config.pad_token_id = p.tokenizer->pad_id();
   p.model = policy::Transformer(p.config, static_cast<uint64_t>(cfg.run.seed));
+  p.model->set_output_vocab(p.tokenizer->vocab_size());
   p.model->to(device);
   return p;
 }
 
-rewards::PoolConfig pool_config(const TrainConfig& cfg) {
+// The directory model.path names: a checkpoint directory, or "sft" = the newest checkpoint of this run's SFT phase.
+std::string resolve_model_path(const TrainConfig& cfg, const char* command) {
+  const std::string& path = cfg.model.path;
+  GRPO_CHECK(!path.empty(), "grpo ", command, ": model.path is empty; hint: set it to a Hugging Face checkpoint "
+             "directory, or to \"sft\" for this run's newest SFT checkpoint");
+  if (path == "sft") {
+    auto sft = latest_checkpoint(phase_dir(cfg, "sft"));
+    GRPO_CHECK(sft.has_value(), "no SFT checkpoint under ", phase_dir(cfg, "sft"), "; hint: run `grpo sft` with this "
+               "recipe first, or set model.path to a checkpoint");
+    return *sft;
+  }
+  return path;
+}
+
+// The scoring pool, with the external reward program registered when the recipe has one. The program object lives as
+// long as the pool's checker.
+std::unique_ptr<rewards::ScorePool> make_pool(const TrainConfig& cfg) {
   rewards::PoolConfig pc;
   pc.n_threads = static_cast<int>(cfg.run.pool_threads);
-  return pc;
+  auto pool = std::make_unique<rewards::ScorePool>(pc);
+  if (cfg.reward.weights.count(rewards::kExternalComponent)) {
+    auto ext = std::make_shared<rewards::ExternalReward>(cfg.external);
+    pool->add_checker(rewards::kExternalComponent,
+                      [ext](std::string_view completion, const rewards::Meta& meta) { return ext->score(completion, meta); });
+  }
+  return pool;
+}
+
+// The run's data for this policy: its tokenizer and chat template.
+data::TaskData load_data(const TrainConfig& cfg, const policy::Policy& pol, bool with_train) {
+  return data::TaskData(cfg.data, *pol.tokenizer, data::resolve_chat_template(cfg.data.chat_template,
+                                                                              pol.chat_template_text),
+                        with_train);
+}
+
+// The rollout engine's settings for this policy and data: its EOS ids, and a KV cache long enough for the longest
+// prompt plus the token budget (rollout.max_seq_len = 0), so no completion is cut short by the cache.
+rollout::EngineConfig engine_config(const TrainConfig& cfg, const policy::Policy& pol, const data::TaskData& data,
+                                    int64_t max_new_tokens, RunLog* log) {
+  rollout::EngineConfig e = cfg.engine;
+  e.eos_ids = pol.eos_ids;
+  const int64_t need = data.longest_prompt() + max_new_tokens + 1;
+  if (e.max_seq_len <= 0) {
+    e.max_seq_len = need;
+  } else if (e.max_seq_len < need && log != nullptr) {
+    (*log)(str("warning: rollout.max_seq_len = ", e.max_seq_len, " is shorter than the longest prompt (",
+               data.longest_prompt(), " tokens) plus rollout.max_new_tokens (", max_new_tokens,
+               "): such completions end early with finish_reason length; hint: set rollout.max_seq_len = 0 (auto)"));
+  }
+  return e;
+}
+
+// rl.micro_batch_tokens must hold the longest sequence (prompt + completion budget) in one forward pass.
+void check_micro_batch(const TrainConfig& cfg, const data::TaskData& data, int64_t completion_tokens) {
+  const int64_t longest = data.longest_prompt() + completion_tokens;
+  GRPO_CHECK(cfg.learner.micro_batch_tokens >= longest, "rl.micro_batch_tokens = ", cfg.learner.micro_batch_tokens,
+             " is shorter than one sequence (longest prompt ", data.longest_prompt(), " + ", completion_tokens,
+             " completion tokens = ", longest, "); hint: raise rl.micro_batch_tokens or lower data.max_prompt_tokens");
 }
 
 std::string eval_summary(const EvalResult& e) {
-  char buf[160];
-  std::snprintf(buf, sizeof(buf), "eval: accuracy %.3f, format %.3f, length %.1f (n=%lld, %.1fs)", e.accuracy,
-                e.format_rate, e.mean_length, static_cast<long long>(e.n), e.seconds);
+  char buf[200];
+  std::snprintf(buf, sizeof(buf), "eval %s: accuracy %.3f, format %.3f, length %.1f (n=%lld, %.1fs)", e.name.c_str(),
+                e.accuracy, e.format_rate, e.mean_length, static_cast<long long>(e.n), e.seconds);
   std::string s = buf;
   if (e.k > 0) {
-    std::snprintf(buf, sizeof(buf), ", pass@%lld %.3f", static_cast<long long>(e.k), e.pass_at_k);
+    std::snprintf(buf, sizeof(buf), "; avg@%lld %.3f +- %.3f, maj@%lld %.3f, pass@%lld %.3f",
+                  static_cast<long long>(e.k), e.avg_at_k, e.avg_at_k_se, static_cast<long long>(e.k), e.maj_at_k,
+                  static_cast<long long>(e.k), e.pass_at_k);
     s += buf;
   }
   return s;
@@ -126,6 +226,25 @@ std::string eval_summary(const EvalResult& e) {
 
 bool due(int64_t step_done, int64_t every, int64_t total) {
   return step_done == total || (every > 0 && step_done % every == 0);
+}
+
+// Greedy evaluation on every set during training: eval_accuracy (the first set) and eval.<set>.* in the metrics.
+void evaluate_during_training(rollout::RolloutEngine& engine, rewards::ScorePool& pool, const TrainConfig& cfg,
+                              const data::TaskData& data, uint64_t seed, const char* phase, int64_t step,
+                              nlohmann::json& m, RunLog& log) {
+  EvalConfig greedy = cfg.eval;
+  greedy.samples = 0;
+  nlohmann::json sets = nlohmann::json::object();
+  for (const auto& set : data.eval_sets()) {
+    EvalResult e = evaluate(engine, pool, cfg.reward, set.name, set.prompts, cfg.sampling.max_new_tokens, greedy, seed);
+    if (!m.contains("eval_accuracy")) {
+      m["eval_accuracy"] = e.accuracy;
+      m["eval_format_rate"] = e.format_rate;
+    }
+    sets[set.name] = {{"accuracy", e.accuracy}, {"format_rate", e.format_rate}, {"mean_length", e.mean_length}};
+    log(str(phase, " step ", step, ": ", eval_summary(e)));
+  }
+  if (sets.size() > 1) m["eval"] = sets;
 }
 
 // The phase's starting point: its own newest checkpoint when resuming, else `fallback()`.
@@ -154,50 +273,48 @@ Start resolve_start(const std::string& dir, const RunConfig& run, const at::Devi
   return s;
 }
 
-}  // namespace
-
-int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
-  TrainConfig cfg = config;
-  const at::Device device = setup_device(cfg);
+int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device) {
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
-  const std::string dir = cfg.run.out_dir + "/sft";
-  prepare_run_dir(dir, cfg.run, resolved_toml);
-  RunLog log(dir);
-  CountdownData data = build_countdown_data(cfg.task);
   Start start = resolve_start(dir, cfg.run, device, [&](Start& s) {
-    if (!cfg.model.path.empty()) {
-      s.policy = policy::load_policy(cfg.model.path, device);
-      s.init = cfg.model.path;
-    } else {
+    GRPO_CHECK(cfg.sft.optim.lr > 0, "sft.lr must be > 0");
+    if (cfg.sft.init == "preset") {
       s.policy = fresh_policy(cfg, device);
       s.init = "preset:" + cfg.model.preset;
+    } else {
+      GRPO_CHECK(cfg.model.path != "sft", "grpo sft: model.path = \"sft\" names this phase's own output; hint: set "
+                 "model.path to a checkpoint directory, or sft.init = \"preset\" for a fresh model");
+      s.init = resolve_model_path(cfg, "sft");
+      s.policy = policy::load_policy(s.init, device);
     }
   });
   policy::Policy& pol = start.policy;
+  data::TaskData data = load_data(cfg, pol, /*with_train=*/true);
+  data.check_responses();
+  for (const auto& line : data.report()) log(line);
+  check_micro_batch(cfg, data, cfg.sampling.max_new_tokens);
   LearnerConfig lc = cfg.learner;
   lc.optim = cfg.sft.optim;
   Learner learner(pol.model, lc);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
-  rollout::RolloutEngine engine(pol.model, pol.tokenizer, cfg.engine);
-  rewards::ScorePool pool(pool_config(cfg));
-  auto eval_prompts = countdown_eval_prompts(data, *pol.tokenizer, cfg.task, cfg.task.eval_size);
-  CountdownSampler sampler(data.train, seed ^ kSftSalt);
+  rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens, &log));
+  auto pool = make_pool(cfg);
+  data::TaskData::Stream stream(data, seed ^ kSftSalt);
   JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
-  log(str("sft: ", data.train.size(), " train / ", data.heldout.size(), " held-out problems; model ",
-          pol.config.n_params(), " parameters (", pol.config.n_active_params(), " active); ",
-          start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init, "; seed ", seed));
+  log(str("sft: ", data.train_size(), " training prompts; model ", pol.config.n_params(), " parameters (",
+          pol.config.n_active_params(), " active); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
+          "; seed ", seed));
 
   install_interrupt_handler();
   ProgressLine progress("sft", cfg.sft.steps, start.step);
-  const int64_t B = cfg.sft.batch_size, eos = pol.tokenizer->eos_id();
+  const int64_t B = cfg.sft.batch_size, eos = pol.eos_ids.front();
   for (int64_t step = start.step; step < cfg.sft.steps; ++step) {
     std::vector<rollout::Prompt> prompts;
     std::vector<std::vector<int64_t>> targets;
     for (int64_t i = 0; i < B; ++i) {
       const int64_t draw = step * B + i;
-      prompts.push_back(sampler.prompt(draw, *pol.tokenizer, cfg.task));
+      prompts.push_back(stream.prompt(draw));
       std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(draw));
-      targets.push_back(pol.tokenizer->encode(countdown_sft_completion(sampler.problem(draw), rng, cfg.task)));
+      targets.push_back(pol.tokenizer->encode(stream.response(draw, rng)));
       targets.back().push_back(eos);
     }
     std::vector<SequenceParts> parts;
@@ -209,13 +326,9 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
                         {"entropy", up.entropy}, {"grad_norm", up.grad_norm}, {"lr", up.lr},
                         {"learner_tokens_per_s", up.tokens / std::max(1e-9, up.seconds)},
                         {"step_seconds", up.seconds}, {"peak_rss_mib", peak_rss_mib()}};
-    std::string eval_text;
-    if (due(done, cfg.sft.eval_every, cfg.sft.steps)) {
-      EvalResult e = evaluate(engine, pool, kTask, eval_prompts, cfg.sampling.max_new_tokens, EvalConfig{}, seed);
-      m["eval_accuracy"] = e.accuracy;
-      m["eval_format_rate"] = e.format_rate;
+    if (due(done, cfg.sft.eval_every, cfg.sft.steps) && !data.eval_sets().empty()) {
       progress.finish();
-      log(str("sft step ", done, ": ", eval_summary(e)));
+      evaluate_during_training(engine, *pool, cfg, data, seed, "sft", done, m, log);
     }
     metrics.write(m);
     char text[128];
@@ -224,7 +337,7 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
     progress.update(done, text);
     if (due(done, cfg.run.save_every, cfg.sft.steps) || interrupt_requested()) {
       TrainerState st{"sft", done, seed, {{"init", start.init}}};
-      std::string path = save_checkpoint(dir, pol.model, *pol.tokenizer, &learner, st, cfg.run.keep_checkpoints);
+      std::string path = save_checkpoint(dir, pol, &learner, st, cfg.run.keep_checkpoints);
       if (interrupt_requested()) {
         progress.finish();
         log(str("interrupted after step ", done, "; checkpoint ", path, "; continue with run.resume=true"));
@@ -237,39 +350,27 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
   return 0;
 }
 
-int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
-  TrainConfig cfg = config;
-  cfg.grpo.validate();
-  const at::Device device = setup_device(cfg);
+int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device) {
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
-  const std::string dir = cfg.run.out_dir + "/grpo";
-  prepare_run_dir(dir, cfg.run, resolved_toml);
-  RunLog log(dir);
-  CountdownData data = build_countdown_data(cfg.task);
   Start start = resolve_start(dir, cfg.run, device, [&](Start& s) {
-    std::string init = cfg.model.path;
-    if (init.empty()) {
-      auto sft = latest_checkpoint(cfg.run.out_dir + "/sft");
-      GRPO_CHECK(sft.has_value(), "no SFT checkpoint under ", cfg.run.out_dir, "/sft; hint: run `grpo sft` with this "
-                 "recipe first, or set model.path to a checkpoint");
-      init = *sft;
-    }
-    s.policy = policy::load_policy(init, device);
-    s.init = init;
+    s.init = resolve_model_path(cfg, "train");
+    s.policy = policy::load_policy(s.init, device);
   });
   policy::Policy& pol = start.policy;
+  data::TaskData data = load_data(cfg, pol, /*with_train=*/true);
+  for (const auto& line : data.report()) log(line);
+  check_micro_batch(cfg, data, cfg.sampling.max_new_tokens);
   LearnerConfig lc = cfg.learner;
   lc.optim.total_steps = cfg.grpo.steps;
   Learner learner(pol.model, lc);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
-  rollout::RolloutEngine engine(pol.model, pol.tokenizer, cfg.engine);
+  rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens, &log));
   engine.set_policy_version(start.step);
-  rewards::ScorePool pool(pool_config(cfg));
-  auto eval_prompts = countdown_eval_prompts(data, *pol.tokenizer, cfg.task, cfg.task.eval_size);
-  CountdownSampler sampler(data.train, seed ^ kGrpoSalt);
+  auto pool = make_pool(cfg);
+  data::TaskData::Stream stream(data, seed ^ kGrpoSalt);
   rollout::SamplingConfig sampling = cfg.sampling;
   sampling.seed = seed ^ kGrpoSalt;
-  GrpoContext ctx{cfg.grpo, sampling, cfg.task, kTask, sampler, *pol.tokenizer, engine, pool, learner};
+  GrpoContext ctx{cfg.grpo, sampling, cfg.reward, stream, *pol.tokenizer, engine, *pool, learner};
   ctx.temperature = cfg.learner.temperature;
   ctx.micro_batch_tokens = cfg.learner.micro_batch_tokens;
   ctx.device = device;
@@ -282,16 +383,17 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   }
   JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
   JsonlWriter samples(dir + "/samples.jsonl", start.checkpoint ? start.step : -1);
-  log(str("grpo: ", data.train.size(), " train / ", data.heldout.size(), " held-out problems; B=",
-          cfg.grpo.prompts_per_step, " G=", cfg.grpo.group_size, " lr=", cfg.learner.optim.lr, "; ",
-          start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init, "; seed ", seed));
+  log(str("grpo: ", data.train_size(), " training prompts; B=", cfg.grpo.prompts_per_step, " G=", cfg.grpo.group_size,
+          " lr=", cfg.learner.optim.lr, "; reward ", nlohmann::json(cfg.reward.weights).dump(), " (accuracy: ",
+          cfg.reward.resolved_verifier(), "); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
+          "; seed ", seed));
 
   double last_eval = -1;
-  if (!start.checkpoint) {
-    EvalResult e = evaluate(engine, pool, kTask, eval_prompts, cfg.sampling.max_new_tokens, EvalConfig{}, seed);
-    last_eval = e.accuracy;
-    metrics.write({{"step", 0}, {"eval_accuracy", e.accuracy}, {"eval_format_rate", e.format_rate}});
-    log(str("grpo step 0: ", eval_summary(e)));
+  if (!start.checkpoint && !data.eval_sets().empty()) {
+    nlohmann::json m = {{"step", 0}};
+    evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", 0, m, log);
+    last_eval = m["eval_accuracy"].get<double>();
+    metrics.write(m);
   }
   install_interrupt_handler();
   ProgressLine progress("grpo", cfg.grpo.steps, start.step);
@@ -299,13 +401,10 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
     learner.set_step(step);
     GrpoStepResult r = grpo_step(ctx, step);
     const int64_t done = step + 1;
-    if (due(done, cfg.eval.every, cfg.grpo.steps)) {
-      EvalResult e = evaluate(engine, pool, kTask, eval_prompts, cfg.sampling.max_new_tokens, EvalConfig{}, seed);
-      r.metrics["eval_accuracy"] = e.accuracy;
-      r.metrics["eval_format_rate"] = e.format_rate;
-      last_eval = e.accuracy;
+    if (due(done, cfg.eval.every, cfg.grpo.steps) && !data.eval_sets().empty()) {
       progress.finish();
-      log(str("grpo step ", done, ": ", eval_summary(e)));
+      evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", done, r.metrics, log);
+      last_eval = r.metrics["eval_accuracy"].get<double>();
     }
     metrics.write(r.metrics);
     for (const auto& s : r.samples) samples.write(s);
@@ -319,7 +418,7 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
     progress.update(done, text);
     if (due(done, cfg.run.save_every, cfg.grpo.steps) || interrupt_requested()) {
       TrainerState st{"grpo", done, seed, {{"init", start.init}}};
-      std::string path = save_checkpoint(dir, pol.model, *pol.tokenizer, &learner, st, cfg.run.keep_checkpoints);
+      std::string path = save_checkpoint(dir, pol, &learner, st, cfg.run.keep_checkpoints);
       if (interrupt_requested()) {
         progress.finish();
         log(str("interrupted after step ", done, "; checkpoint ", path, "; continue with run.resume=true"));
@@ -332,34 +431,96 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   return 0;
 }
 
-EvalResult run_eval(const TrainConfig& config, std::string* checkpoint) {
+}  // namespace
+
+int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
+  TrainConfig cfg = config;
+  const at::Device device = setup_device(cfg);
+  const std::string dir = phase_dir(cfg, "sft");
+  prepare_run_dir(dir, cfg.run, resolved_toml);
+  RunLog log(dir);
+  return logged(log, [&] { return sft_loop(cfg, dir, log, device); });
+}
+
+int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
+  TrainConfig cfg = config;
+  cfg.grpo.validate();
+  const at::Device device = setup_device(cfg);
+  const std::string dir = phase_dir(cfg, "grpo");
+  prepare_run_dir(dir, cfg.run, resolved_toml);
+  RunLog log(dir);
+  return logged(log, [&] { return grpo_loop(cfg, dir, log, device); });
+}
+
+PromptTokenizer prompt_tokenizer(const TrainConfig& cfg) {
+  std::string dir = cfg.model.path;
+  if (dir == "sft") {
+    auto sft = latest_checkpoint(phase_dir(cfg, "sft"));
+    dir = sft ? *sft : "";
+  }
+  PromptTokenizer t;
+  if (!dir.empty()) {
+    t.tokenizer = policy::load_tokenizer(dir);
+    t.chat_template_text = policy::read_chat_template_text(dir);
+    t.from = dir;
+  } else if (cfg.model.tokenizer == "char") {
+    t.tokenizer = std::make_shared<policy::CharTokenizer>();
+    t.from = "model.tokenizer = char";
+  } else {
+    t.tokenizer = policy::load_tokenizer(cfg.model.tokenizer);
+    if (fs::is_directory(cfg.model.tokenizer)) t.chat_template_text = policy::read_chat_template_text(cfg.model.tokenizer);
+    t.from = cfg.model.tokenizer;
+  }
+  return t;
+}
+
+EvalRun run_eval(const TrainConfig& config) {
   TrainConfig cfg = config;
   const at::Device device = setup_device(cfg);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
-  std::string path = cfg.eval.model;
-  auto newest = [&](const std::string& phase) { return latest_checkpoint(cfg.run.out_dir + "/" + phase); };
+  const std::string& path = cfg.eval.model;
+  auto newest = [&](const std::string& phase) { return latest_checkpoint(phase_dir(cfg, phase)); };
   std::optional<std::string> found;
   if (path == "sft" || path == "grpo") {
     found = newest(path);
-    GRPO_CHECK(found.has_value(), "no checkpoint under ", cfg.run.out_dir, "/", path, "; hint: run `grpo ",
+    GRPO_CHECK(found.has_value(), "no checkpoint under ", phase_dir(cfg, path), "; hint: run `grpo ",
                path == "sft" ? "sft" : "train", "` with this recipe first");
   } else if (path == "latest") {
     found = newest("grpo");
     if (!found) found = newest("sft");
-    GRPO_CHECK(found.has_value(), "no checkpoint under ", cfg.run.out_dir, "; hint: run `grpo sft` first, or set "
-               "eval.model to a checkpoint directory");
+    GRPO_CHECK(found.has_value(), "no checkpoint under ", cfg.run.out_dir, "; hint: run `grpo sft` or `grpo train` "
+               "first, or set eval.model to a checkpoint directory");
+  } else if (path == "model") {
+    found = resolve_model_path(cfg, "eval");
   } else {
-    GRPO_CHECK(fs::is_directory(path), "eval.model '", path, "' is not a directory; hint: use sft, grpo, latest "
-               "or a checkpoint path");
+    GRPO_CHECK(fs::is_directory(path), "eval.model '", path, "' is not a directory; hint: use sft, grpo, latest, "
+               "model (model.path) or a checkpoint path");
     found = path;
   }
-  if (checkpoint != nullptr) *checkpoint = *found;
+  EvalRun run;
+  run.checkpoint = *found;
   policy::Policy pol = policy::load_policy(*found, device);
-  CountdownData data = build_countdown_data(cfg.task);
-  rollout::RolloutEngine engine(pol.model, pol.tokenizer, cfg.engine);
-  rewards::ScorePool pool(pool_config(cfg));
-  auto prompts = countdown_eval_prompts(data, *pol.tokenizer, cfg.task, cfg.task.eval_size);
-  return evaluate(engine, pool, kTask, prompts, cfg.sampling.max_new_tokens, cfg.eval, seed);
+  data::TaskData data = load_data(cfg, pol, /*with_train=*/false);
+  GRPO_CHECK(!data.eval_sets().empty(), "grpo eval: no evaluation sets; hint: set data.eval to one or more files");
+  for (const auto& line : data.report()) std::fprintf(stderr, "%s\n", line.c_str());
+  rollout::RolloutEngine engine(pol.model, pol.tokenizer,
+                                engine_config(cfg, pol, data, cfg.sampling.max_new_tokens, nullptr));
+  auto pool = make_pool(cfg);
+  run.output_dir = cfg.eval.output_dir.empty() ? cfg.run.out_dir + "/eval" : cfg.eval.output_dir;
+  fs::create_directories(run.output_dir);
+  for (const auto& set : data.eval_sets()) {
+    const std::string file = run.output_dir + "/" + set.name + ".jsonl";
+    JsonlWriter out(file);
+    ProgressLine progress("eval " + set.name, static_cast<int64_t>(set.prompts.size()) * (1 + cfg.eval.samples));
+    EvalResult r = evaluate(
+        engine, *pool, cfg.reward, set.name, set.prompts, cfg.sampling.max_new_tokens, cfg.eval, seed,
+        [&](const nlohmann::json& rec) { out.write(rec); },
+        [&](int64_t done, int64_t) { progress.update(done, "greedy, then sampled"); });
+    progress.finish();
+    std::fprintf(stderr, "%s; completions in %s\n", eval_summary(r).c_str(), file.c_str());
+    run.results.push_back(std::move(r));
+  }
+  return run;
 }
 
 }  // namespace grpo::rl

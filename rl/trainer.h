@@ -1,12 +1,16 @@
-// The runs: SFT warm start, the GRPO loop and held-out evaluation, each over a run directory
-// (<out_dir>/sft, <out_dir>/grpo) with config.toml, metrics.jsonl, samples.jsonl, log.txt and checkpoints.
-// Ctrl-C (SIGINT/SIGTERM) finishes the step in flight, writes a checkpoint and returns 130; resume=true
-// continues from the newest checkpoint. Parsing the recipe is recipes/' job: these take resolved configs.
+// The runs: SFT, the GRPO loop and evaluation, each over a run directory (<out_dir>/sft, <out_dir>/grpo) with
+// config.toml, metrics.jsonl, samples.jsonl, log.txt and checkpoints (complete Hugging Face model directories).
+// Generic over model (any checkpoint policy/ reads, or a fresh preset), data (rl/data) and reward (a mixture).
+// Ctrl-C (SIGINT/SIGTERM) finishes the step in flight, writes a checkpoint and returns 130; resume=true continues
+// from the newest checkpoint. Parsing the recipe is recipes/' job: these take resolved configs.
 #pragma once
 
 #include <string>
+#include <vector>
 
-#include "rl/countdown_task.h"
+#include "rewards/external.h"
+#include "rewards/mix.h"
+#include "rl/data/task_data.h"
 #include "rl/evaluate.h"
 #include "rl/grpo_step.h"
 #include "rl/learner.h"
@@ -24,14 +28,18 @@ struct RunConfig {
   int64_t save_every = 100;                     // steps between checkpoints (and one at the end)
   int64_t keep_checkpoints = 2;                 // newest step_* directories kept (0 = all)
   int64_t pool_threads = 2;                     // reward scoring threads
+  bool allow_config_change = false;             // resume may continue with a changed recipe
+  void validate() const;
 };
 
 struct ModelSource {
-  std::string preset = "tiny-moe";  // fresh model for `grpo sft` when no path is given
-  std::string path;                 // checkpoint to start from; `grpo train` defaults to the newest SFT one
+  std::string path;                 // checkpoint directory, or "sft": the newest checkpoint of this run's SFT phase
+  std::string preset = "tiny-moe";  // `grpo sft` without a path: a fresh model of this preset
+  std::string tokenizer = "char";   // the fresh model's tokenizer: "char" or a tokenizer path (directory or file)
 };
 
 struct SftConfig {
+  std::string init = "model";  // "model": start from model.path; "preset": a fresh model.preset with model.tokenizer
   int64_t steps = 400;
   int64_t batch_size = 128;
   int64_t eval_every = 100;  // 0 = only at the end
@@ -41,7 +49,9 @@ struct SftConfig {
 struct TrainConfig {
   RunConfig run;
   ModelSource model;
-  CountdownTaskConfig task;
+  data::DataConfig data;
+  rewards::RewardMixConfig reward;
+  rewards::ExternalRewardConfig external;  // the "external" reward component's program
   SftConfig sft;
   GrpoConfig grpo;
   LearnerConfig learner;  // GRPO's optimiser, loss and micro-batching
@@ -51,11 +61,29 @@ struct TrainConfig {
 };
 
 // Each returns the process exit status: 0 when done, 130 when interrupted (after checkpointing).
-// `resolved_toml` is written to the run directory as config.toml.
+// `resolved_toml` is written to the run directory as config.toml (a resumed segment as config.resume-<step>.toml).
 int run_sft(const TrainConfig& cfg, const std::string& resolved_toml);
 int run_grpo(const TrainConfig& cfg, const std::string& resolved_toml);
-// Resolves cfg.eval.model to a checkpoint directory (see EvalConfig::model) and evaluates it on
-// task.eval_size held-out problems. `checkpoint` receives the directory used.
-EvalResult run_eval(const TrainConfig& cfg, std::string* checkpoint);
+
+struct EvalRun {
+  std::string checkpoint;            // the directory evaluated
+  std::vector<EvalResult> results;   // one per evaluation set
+  std::string output_dir;            // where the completions went
+};
+// Resolves cfg.eval.model to a checkpoint directory (see EvalConfig::model) and evaluates it on every evaluation
+// set of cfg.data, writing each set's completions with verdicts to <output_dir>/<set>.jsonl.
+EvalRun run_eval(const TrainConfig& cfg);
+
+// The directory of a phase ("sft" or "grpo") of a run.
+std::string phase_dir(const TrainConfig& cfg, const std::string& phase);
+
+// The tokenizer and chat template prompts are rendered with, without loading any weights: model.path's (for "sft",
+// the newest SFT checkpoint once there is one), else model.tokenizer's. For `grpo data`.
+struct PromptTokenizer {
+  std::shared_ptr<policy::Tokenizer> tokenizer;
+  std::string chat_template_text;
+  std::string from;  // where it was read
+};
+PromptTokenizer prompt_tokenizer(const TrainConfig& cfg);
 
 }  // namespace grpo::rl

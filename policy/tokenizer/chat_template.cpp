@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+#include <sstream>
+
 #include "kernels/check.h"
 
 namespace grpo::policy {
@@ -295,6 +298,48 @@ std::vector<ChatMessage> parse_chat_messages(const nlohmann::json& messages) {
     out.push_back(std::move(m));
   }
   return out;
+}
+
+std::optional<ChatTemplate> recognize_chat_template(std::string_view jinja) {
+  if (contains(jinja, "<｜Assistant｜>")) return ChatTemplate::kDeepSeekR1;
+  if (contains(jinja, "<|start_header_id|>")) return ChatTemplate::kLlama3;
+  if (contains(jinja, "<|im_start|>")) {
+    if (contains(jinja, "<think>") && contains(jinja, "enable_thinking")) return ChatTemplate::kQwen3;
+    if (contains(jinja, kQwenDefaultSystem)) return ChatTemplate::kQwen25;
+  }
+  return std::nullopt;
+}
+
+std::string read_chat_template_text(const std::string& dir) {
+  auto slurp = [](const std::string& path, std::string* out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in.good()) return false;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *out = ss.str();
+    return true;
+  };
+  std::string text;
+  if (slurp(dir + "/tokenizer_config.json", &text)) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    GRPO_CHECK(!j.is_discarded(), dir, "/tokenizer_config.json is not valid JSON");
+    auto it = j.find("chat_template");
+    if (it != j.end() && it->is_string()) return it->get<std::string>();
+    if (it != j.end() && it->is_array()) {
+      for (const auto& entry : *it) {
+        if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") &&
+            entry["template"].is_string())
+          return entry["template"].get<std::string>();
+      }
+    }
+  }
+  if (slurp(dir + "/chat_template.jinja", &text)) return text;
+  if (slurp(dir + "/chat_template.json", &text)) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("chat_template") && j["chat_template"].is_string())
+      return j["chat_template"].get<std::string>();
+  }
+  return "";
 }
 
 }  // namespace grpo::policy

@@ -50,6 +50,14 @@ std::string_view chat_template_name(ChatTemplate t);
 // their own header by llama3.
 std::string render_chat(ChatTemplate t, const std::vector<ChatMessage>& messages, const ChatOptions& opt = {});
 
+// The template whose Jinja text this is, recognised by the markers each one prints (Qwen's default system prompt,
+// <think> handling, DeepSeek's full-width tokens, Llama-3 headers); nullopt when it is none of ours.
+std::optional<ChatTemplate> recognize_chat_template(std::string_view jinja);
+
+// A checkpoint directory's chat template text: tokenizer_config.json's "chat_template" (a string, or the entry named
+// "default" of a list), else chat_template.jinja, else chat_template.json; "" when it has none (a base model).
+std::string read_chat_template_text(const std::string& dir);
+
 // Messages from OpenAI-style JSON, [{"role": ..., "content": ...}, ...], read as transformers reads them: null
 // values count as absent; reasoning is "reasoning_content", else "thinking", else "reasoning"; a non-null
 // "tool_calls" sets has_tool_calls. Throws naming the message index for a missing role, or content that is not a

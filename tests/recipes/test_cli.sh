@@ -106,7 +106,7 @@ head -c 1000 "$models/qwen2/model.safetensors" >"$work/badcfg/model.safetensors"
 expect_error "$work/badcfg/model.safetensors" info --model "$work/badcfg"
 
 # A small, fast configuration of the default recipe.
-small=(run.out_dir="$work/run" model.preset=test-moe task.eval_size=50 sft.batch_size=16 sft.eval_every=0
+small=(run.out_dir="$work/run" model.preset=test-moe data.eval_size=50 sft.batch_size=16 sft.eval_every=0
        rl.prompts_per_step=4 rl.group_size=4 eval.every=0 run.save_every=2 run.keep_checkpoints=2)
 "$grpo" sft "$recipe" "${small[@]}" sft.steps=3 2>/dev/null || fail "sft failed"
 [ -f "$work/run/sft/checkpoints/step_000003/model.safetensors" ] || fail "no SFT checkpoint"

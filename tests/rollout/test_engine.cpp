@@ -17,6 +17,15 @@ using grpo::rollout::Prompt;
 
 namespace {
 
+// The most frequent token of a run other than `skip`.
+int64_t common_token(const std::vector<grpo::rollout::Completion>& out, int64_t skip) {
+  std::map<int64_t, int> freq;
+  for (const auto& c : out) {
+    for (int64_t t : c.token_ids) freq[t] += t != skip;
+  }
+  return std::max_element(freq.begin(), freq.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+}
+
 struct Fixture {
   std::shared_ptr<policy::CharTokenizer> tok = std::make_shared<policy::CharTokenizer>();
   policy::Transformer model{nullptr};
@@ -154,33 +163,58 @@ TEST_CASE("generation stops at EOS, at max_new_tokens and at the cache's end", "
       CHECK(c.token_ids.size() == 7);
     }
   }
-  // A stop token ends a completion at its first occurrence and stays in the text (</answer> must reach the
-  // verifier); pick the most frequent non-EOS token of the run above.
-  std::map<int64_t, int> freq;
+  // A stop string of any length ends a completion with the token that completes it in the decoded text, and stays
+  // in the text (</answer> must reach the verifier). Take a two-token string from the run above and check every
+  // completion against the brute-force prefix search.
+  std::string stop;
   for (const Completion& c : out) {
-    for (int64_t t : c.token_ids) freq[t] += t != f.tok->eos_id();
+    if (c.token_ids.size() >= 4 && c.token_ids[2] != f.tok->eos_id() && c.token_ids[3] != f.tok->eos_id()) {
+      stop = f.tok->decode({c.token_ids[2], c.token_ids[3]});
+      break;
+    }
   }
-  const int64_t common = std::max_element(freq.begin(), freq.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  REQUIRE(stop.size() >= 2);
   rollout::EngineConfig with_stop;
   with_stop.max_seq_len = 48;
-  with_stop.stop_tokens = {f.tok->decode({common})};
+  with_stop.stop = {stop};
   auto stopped = rollout::RolloutEngine(f.model, f.tok, with_stop).generate(prompts, 4, sampling(1.0, 7));
   int ended_by_it = 0;
   for (size_t i = 0; i < out.size(); ++i) {
-    auto first = std::find(out[i].token_ids.begin(), out[i].token_ids.end(), common);
-    if (first == out[i].token_ids.end()) {
+    size_t cut = 0;  // tokens up to and including the one that completes the stop string (0: never)
+    for (size_t j = 1; j <= out[i].token_ids.size() && cut == 0; ++j) {
+      if (f.tok->decode(std::vector<int64_t>(out[i].token_ids.begin(), out[i].token_ids.begin() + j)).find(stop) !=
+          std::string::npos)
+        cut = j;
+    }
+    if (cut == 0) {
       CHECK(stopped[i].token_ids == out[i].token_ids);
       continue;
     }
     ++ended_by_it;
-    CHECK(stopped[i].token_ids == std::vector<int64_t>(out[i].token_ids.begin(), first + 1));
+    CHECK(stopped[i].token_ids == std::vector<int64_t>(out[i].token_ids.begin(), out[i].token_ids.begin() + cut));
     CHECK(stopped[i].finish_reason == rollout::FinishReason::stop);
-    CHECK(stopped[i].text.back() == f.tok->decode({common}).back());
+    CHECK(stopped[i].text.find(stop) != std::string::npos);
+    CHECK(stopped[i].logprobs.size() == stopped[i].token_ids.size());
   }
   CHECK(ended_by_it > 0);
   rollout::EngineConfig bad;
-  bad.stop_tokens = {"<nope>"};
-  REQUIRE_THROWS_WITH(rollout::RolloutEngine(f.model, f.tok, bad), Catch::Contains("<nope>"));
+  bad.stop = {""};
+  REQUIRE_THROWS_WITH(rollout::RolloutEngine(f.model, f.tok, bad), Catch::Contains("empty"));
+  // Every EOS id stops, and is not part of the text.
+  rollout::EngineConfig two_eos;
+  two_eos.max_seq_len = 48;
+  two_eos.eos_ids = {f.tok->eos_id(), common_token(out, f.tok->eos_id())};
+  auto eos2 = rollout::RolloutEngine(f.model, f.tok, two_eos).generate(prompts, 4, sampling(1.0, 7));
+  int ended_by_second = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto first = std::find_if(out[i].token_ids.begin(), out[i].token_ids.end(),
+                              [&](int64_t t) { return t == two_eos.eos_ids[1] || t == two_eos.eos_ids[0]; });
+    if (first == out[i].token_ids.end()) continue;
+    CHECK(eos2[i].token_ids == std::vector<int64_t>(out[i].token_ids.begin(), first + 1));
+    CHECK(eos2[i].text == f.tok->decode(std::vector<int64_t>(out[i].token_ids.begin(), first)));
+    ended_by_second += *first == two_eos.eos_ids[1];
+  }
+  CHECK(ended_by_second > 0);
   // The cache's end: a slot of 10 positions holds at most 10 tokens, plus the last one sampled.
   rollout::EngineConfig ec;
   ec.max_seq_len = 10;
@@ -192,4 +226,35 @@ TEST_CASE("generation stops at EOS, at max_new_tokens and at the cache's end", "
   auto long_prompt = f.prompts(1);
   long_prompt[0].token_ids.assign(60, 5);
   REQUIRE_THROWS_WITH(f.engine(2).generate(long_prompt, 1, sampling(1.0)), Catch::Contains("max_seq_len"));
+}
+
+TEST_CASE("embedding rows beyond the tokenizer are never sampled", "[cpu]") {
+  // A checkpoint pads its embedding past the tokenizer (Qwen2.5: 151,936 rows for 151,665 tokens). Make the padding
+  // rows the only ones with non-zero logits: unlimited, the sampler picks them and decoding fails as it did in a real
+  // run ("token id ... is outside the vocabulary"); limited to the tokenizer's ids, it never does.
+  auto tok = std::make_shared<policy::CharTokenizer>();
+  const int64_t V = tok->vocab_size(), padded = V + 64;
+  policy::ModelConfig cfg = policy::model_preset("test-moe", padded);
+  policy::Transformer model(cfg, 4);
+  {
+    at::NoGradGuard no_grad;
+    model->lm_head->weight.narrow(0, 0, V).zero_();
+    model->lm_head->weight.narrow(0, V, padded - V).normal_(0.0, 5.0);
+  }
+  std::vector<Prompt> prompts(4);
+  for (int i = 0; i < 4; ++i) {
+    prompts[i].id = i;
+    prompts[i].token_ids = tok->encode("12+3=");
+  }
+  rollout::SamplingConfig s;
+  s.max_new_tokens = 8;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 32;
+  REQUIRE_THROWS_WITH(rollout::RolloutEngine(model, tok, ec).generate(prompts, 4, s), Catch::Contains("vocabulary"));
+  model->set_output_vocab(V);
+  auto out = rollout::RolloutEngine(model, tok, ec).generate(prompts, 4, s);
+  for (const auto& c : out) {
+    for (int64_t t : c.token_ids) CHECK(t < V);
+  }
+  CHECK_THROWS_WITH(model->set_output_vocab(padded + 1), Catch::Contains("vocab_size"));
 }

@@ -1,4 +1,4 @@
-// Tests for rl/countdown_solver: every equation it emits is accepted by the verifier, parentheses are
+// Tests for rl/data/countdown_solver: every equation it emits is accepted by the verifier, parentheses are
 // minimal and correct, and reachable-target counts match an independent brute force that enumerates
 // expression-tree shapes over plain unreduced fractions.
 #include <catch2/catch.hpp>
@@ -15,12 +15,12 @@
 
 #include "kernels/check.h"
 #include "rewards/countdown.h"
-#include "rl/countdown_solver.h"
+#include "rl/data/countdown_solver.h"
 
-using grpo::rl::CountdownSolution;
-using grpo::rl::reachable_targets;
-using grpo::rl::solve_countdown;
-using grpo::rl::StepRule;
+using grpo::rl::data::CountdownSolution;
+using grpo::rl::data::reachable_targets;
+using grpo::rl::data::solve_countdown;
+using grpo::rl::data::StepRule;
 
 namespace {
 

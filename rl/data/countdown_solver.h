@@ -10,7 +10,7 @@
 
 #include "rewards/rational.h"
 
-namespace grpo::rl {
+namespace grpo::rl::data {
 
 // Which intermediate results a search may use.
 enum class StepRule {
@@ -54,4 +54,4 @@ std::vector<CountdownSolution> solve_countdown(const std::vector<int64_t>& numbe
 std::vector<int64_t> reachable_targets(const std::vector<int64_t>& numbers, int64_t min_target,
                                        int64_t max_target, StepRule rule = StepRule::rational);
 
-}  // namespace grpo::rl
+}  // namespace grpo::rl::data

@@ -1,6 +1,6 @@
 // Countdown solver: depth-first search over "pick two values, combine with + - * /" until one value is
 // left. reachable_targets tracks values only; solve_countdown also builds equation text and a trace.
-#include "rl/countdown_solver.h"
+#include "rl/data/countdown_solver.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 
 #include "kernels/check.h"
 
-namespace grpo::rl {
+namespace grpo::rl::data {
 namespace {
 
 using rewards::Rational;
@@ -216,4 +216,4 @@ std::vector<int64_t> reachable_targets(const std::vector<int64_t>& numbers, int6
   return r.hits;
 }
 
-}  // namespace grpo::rl
+}  // namespace grpo::rl::data

@@ -1,0 +1,189 @@
+// grpo generate; see generate.h. Input lines carry "prompt" (text, used as is), "messages" (rendered with the chat
+// template) or "prompt_ids" (token ids); each output line has index, sample, completion, token_ids, logprobs and
+// finish_reason.
+#include "recipes/generate.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include "kernels/check.h"
+#include "policy/tokenizer/chat_template.h"
+#include "policy/weights.h"
+#include "recipes/cli_args.h"
+#include "rl/data/dataset.h"
+#include "rl/data/task_data.h"
+#include "rollout/engine.h"
+
+namespace grpo::recipes {
+namespace {
+
+constexpr const char* kUsage =
+    "grpo generate --model DIR --prompts FILE.jsonl [--n G] [--temperature T] [--top-p P] [--top-k K] "
+    "[--max-new-tokens N] [--seed S] [--stop STRING]... [--chat-template NAME] [--output OUT.jsonl] [--threads N]";
+
+constexpr const char* kHelp =
+    "  --model DIR          a Hugging Face checkpoint directory (config.json, safetensors, tokenizer)\n"
+    "  --prompts FILE       JSONL: each line has \"prompt\" (text, used as is), \"messages\" ([{role, content}],\n"
+    "                       rendered with the chat template) or \"prompt_ids\" (token ids)\n"
+    "  --n G                completions per prompt (default 1)\n"
+    "  --temperature T      0 = greedy (default 1)\n"
+    "  --top-p P, --top-k K nucleus and top-k filtering (default off)\n"
+    "  --max-new-tokens N   token budget per completion (default 256)\n"
+    "  --seed S             sampling seed (default 0); a completion depends only on the seed, its prompt's line\n"
+    "                       number, its sample index and the weights\n"
+    "  --stop STRING        stop string, any length (repeatable); EOS ids always stop\n"
+    "  --chat-template NAME for \"messages\": auto (the checkpoint's, default), qwen2.5, qwen3, deepseek-r1, llama3\n"
+    "  --output FILE        write the completions here instead of stdout\n"
+    "output lines: index (input line), sample, completion, token_ids, logprobs (log-softmax of the logits divided by\n"
+    "the temperature; of the raw logits at temperature 0), finish_reason (stop | length); tokens/s on stderr.\n";
+
+double parse_number(const Args& a, const std::string& k, double fallback) {
+  if (!a.has(k)) return fallback;
+  const std::string v = a.get(k);
+  size_t used = 0;
+  double d = 0;
+  try {
+    d = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  GRPO_CHECK(used == v.size() && !v.empty(), "grpo generate: ", k, " needs a number, got '", v, "'");
+  return d;
+}
+
+int64_t parse_integer(const Args& a, const std::string& k, int64_t fallback) {
+  if (!a.has(k)) return fallback;
+  const std::string v = a.get(k);
+  size_t used = 0;
+  int64_t n = 0;
+  try {
+    n = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  GRPO_CHECK(used == v.size() && n >= 0, "grpo generate: ", k, " needs a non-negative integer, got '", v, "'");
+  return n;
+}
+
+}  // namespace
+
+int run_generate(int argc, char** argv) {
+  // --stop may repeat: collect its values before the single-valued parse.
+  std::vector<std::string> stops;
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--stop") {
+      GRPO_CHECK(i + 1 < argc, "grpo generate: --stop needs a value; usage: ", kUsage);
+      stops.push_back(argv[++i]);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  Args a = parse_args(static_cast<int>(rest.size()), rest.data(), "generate",
+                      {"--model", "--prompts", "--n", "--temperature", "--top-p", "--top-k", "--max-new-tokens", "--seed",
+                       "--chat-template", "--output", "--threads"},
+                      {}, kUsage, kHelp);
+  GRPO_CHECK(a.has("--model") && a.has("--prompts"), "grpo generate: --model and --prompts are required; usage: ",
+             kUsage);
+  rollout::SamplingConfig sampling;
+  sampling.temperature = parse_number(a, "--temperature", 1.0);
+  sampling.top_p = parse_number(a, "--top-p", 1.0);
+  sampling.top_k = parse_integer(a, "--top-k", 0);
+  sampling.max_new_tokens = parse_integer(a, "--max-new-tokens", 256);
+  sampling.seed = static_cast<uint64_t>(parse_integer(a, "--seed", 0));
+  try {
+    sampling.validate();
+  } catch (const Error& e) {
+    GRPO_FAIL("grpo generate: ", e.what());
+  }
+  const int64_t n = a.get_count("--n", 1, "generate");
+  const int64_t threads = a.get_count("--threads", 1, "generate");
+  at::set_num_threads(static_cast<int>(threads));
+
+  // The prompts: parse every line before loading the model, so bad input fails fast.
+  const std::vector<rl::data::Record> records = rl::data::read_records(a.get("--prompts"));
+  policy::Policy pol = policy::load_policy(a.get("--model"), at::kCPU);
+  const policy::ChatTemplate chat =
+      rl::data::resolve_chat_template(a.get("--chat-template", "auto"), pol.chat_template_text);
+  std::vector<rollout::Prompt> prompts;
+  int64_t longest = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    rollout::Prompt p;
+    p.id = static_cast<int64_t>(i);
+    if (const auto* ids = rl::data::find_field(r.fields, "prompt_ids")) {
+      GRPO_CHECK(ids->is_array() && !ids->empty(), r.origin, ": \"prompt_ids\" must be a non-empty list of token ids");
+      for (const auto& v : *ids) {
+        GRPO_CHECK(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < pol.tokenizer->vocab_size(),
+                   r.origin, ": \"prompt_ids\" holds ", v.dump(), ", not a token id of this tokenizer (", 
+                   pol.tokenizer->vocab_size(), " tokens)");
+        p.token_ids.push_back(v.get<int64_t>());
+      }
+      p.text = pol.tokenizer->decode(p.token_ids);
+    } else if (const auto* msgs = rl::data::find_field(r.fields, "messages")) {
+      std::vector<policy::ChatMessage> m;
+      try {
+        m = policy::parse_chat_messages(*msgs);
+      } catch (const Error& e) {
+        GRPO_FAIL(r.origin, ": \"messages\": ", e.what());
+      }
+      GRPO_CHECK(chat != policy::ChatTemplate::kPlain, r.origin, ": \"messages\" need a chat template and ",
+                 a.get("--model"), " has none; hint: pass --chat-template NAME, or give \"prompt\" text");
+      p.text = policy::render_chat(chat, m);
+      p.token_ids = pol.tokenizer->encode(p.text);
+    } else if (const auto* text = rl::data::find_field(r.fields, "prompt")) {
+      GRPO_CHECK(text->is_string(), r.origin, ": \"prompt\" must be a string (use \"messages\" for a conversation)");
+      p.text = text->get<std::string>();
+      p.token_ids = pol.tokenizer->encode_with_bos(p.text);
+    } else {
+      GRPO_FAIL(r.origin, ": no \"prompt\", \"messages\" or \"prompt_ids\"; hint: each line is a JSON object with one "
+                "of them");
+    }
+    GRPO_CHECK(!p.token_ids.empty(), r.origin, ": the prompt has no tokens");
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(p.token_ids.size()));
+    prompts.push_back(std::move(p));
+  }
+  rollout::EngineConfig ec;
+  ec.eos_ids = pol.eos_ids;
+  ec.stop = stops;
+  ec.max_seq_len = longest + sampling.max_new_tokens + 1;
+  ec.max_batch = 256;
+  rollout::RolloutEngine engine(pol.model, pol.tokenizer, ec);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<rollout::Completion> out = engine.generate(prompts, n, sampling);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::ofstream file;
+  if (a.has("--output")) {
+    file.open(a.get("--output") + ".tmp", std::ios::binary | std::ios::trunc);
+    GRPO_CHECK(file.good(), "grpo generate: cannot write ", a.get("--output"));
+  }
+  for (const auto& c : out) {
+    const nlohmann::json j = {{"index", c.prompt_id},          {"sample", c.sample_index}, {"completion", c.text},
+                              {"token_ids", c.token_ids},      {"logprobs", c.logprobs},
+                              {"finish_reason", rollout::finish_reason_name(c.finish_reason)}};
+    const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (file.is_open()) {
+      file << line;
+    } else {
+      std::fwrite(line.data(), 1, line.size(), stdout);
+    }
+  }
+  if (file.is_open()) {
+    file.close();
+    GRPO_CHECK(file.good(), "grpo generate: writing ", a.get("--output"), " failed; hint: check free space");
+    std::rename((a.get("--output") + ".tmp").c_str(), a.get("--output").c_str());
+  }
+  const auto& st = engine.last_stats();
+  std::fprintf(stderr, "generate: %zu prompts x %lld samples, %lld tokens in %.2f s (%.0f tokens/s)\n", prompts.size(),
+               static_cast<long long>(n), static_cast<long long>(st.generated_tokens), secs,
+               secs > 0 ? static_cast<double>(st.generated_tokens) / secs : 0.0);
+  return 0;
+}
+
+}  // namespace grpo::recipes
