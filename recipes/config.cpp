@@ -195,7 +195,12 @@ void assign(const Field& field, const toml::node& node, const std::string& key,
       } else if (auto f = item.as_floating_point()) {
         values[std::string(name.str())] = f->get();
       } else {
-        fail_type(entry, "a number", describe(item), where, kTable);
+        // The entry's own line, when the table spans several ("in x.toml:1" -> "in x.toml:2").
+        std::string at = where;
+        const auto colon = where.rfind(':');
+        if (where.rfind("in ", 0) == 0 && colon != std::string::npos && item.source().begin.line > 0)
+          at = where.substr(0, colon + 1) + std::to_string(item.source().begin.line);
+        fail_type(entry, "a number", describe(item), at, kTable);
       }
     }
     **p = std::move(values);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -407,4 +408,31 @@ TEST_CASE("string arrays: file, override, wrong types, round trip", "[cpu]") {
   std::vector<std::string> saved = stop;
   s.load_toml_string(s.to_toml(), "round trip");
   CHECK(stop == saved);
+}
+
+TEST_CASE("name -> float tables: file, inline, one entry on the command line, wrong types, round trip", "[cpu]") {
+  std::map<std::string, double> weights = {{"math", 1.0}};
+  ConfigSchema s;
+  s.add("reward.weights", &weights, "reward components and weights");
+  s.load_toml_string("[reward.weights]\nmath = 1\nformat = 0.1\n", "x.toml");
+  CHECK(weights == std::map<std::string, double>{{"format", 0.1}, {"math", 1.0}});
+  s.load_toml_string("reward.weights = { countdown = 2.5 }\n", "y.toml");
+  CHECK(weights == std::map<std::string, double>{{"countdown", 2.5}});
+  s.apply_override("reward.weights={math=1,format=0.1}");
+  CHECK(weights == std::map<std::string, double>{{"format", 0.1}, {"math", 1.0}});
+  s.apply_override("reward.weights.format=0.25");
+  s.apply_override("reward.weights.overlong=1");
+  CHECK(weights == std::map<std::string, double>{{"format", 0.25}, {"math", 1.0}, {"overlong", 1.0}});
+  REQUIRE_THROWS_WITH(s.load_toml_string("[reward.weights]\nmath = \"high\"\n", "z.toml"),
+                      Contains("'reward.weights.math'") && Contains("a number") && Contains("z.toml:2"));
+  REQUIRE_THROWS_WITH(s.apply_override("reward.weights.math=high"),
+                      Contains("'reward.weights.math'") && Contains("a number"));
+  REQUIRE_THROWS_WITH(s.load_toml_string("reward.weights = 3\n", "w.toml"),
+                      Contains("'reward.weights'") && Contains("table of numbers"));
+  std::map<std::string, double> saved = weights;
+  const std::string toml = s.to_toml();
+  CHECK(toml.find("weights = { format = 0.25, math = 1.0, overlong = 1.0 }") != std::string::npos);
+  weights.clear();
+  s.load_toml_string(toml, "round trip");
+  CHECK(weights == saved);
 }
