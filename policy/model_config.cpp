@@ -441,7 +441,42 @@ ModelConfig model_preset(const std::string& name, int64_t n_vocab) {
     c.n_ff = 64, c.n_ff_expert = 48, c.n_expert = 4, c.n_expert_used = 2;
     c.max_position_embeddings = 128;
   } else {
-    GRPO_FAIL("unknown model preset '", name, "'; known presets: tiny-moe, test-moe");
+    // Tiny random members of the families real checkpoints come from, written as config.json text so they pass the
+    // same parser (and are saved back) as a downloaded checkpoint: for end-to-end tests with a real tokenizer.
+    json j = {{"vocab_size", n_vocab},       {"hidden_size", 64},           {"num_hidden_layers", 2},
+              {"num_attention_heads", 4},    {"num_key_value_heads", 2},    {"intermediate_size", 128},
+              {"max_position_embeddings", 2048}, {"rms_norm_eps", 1e-6},    {"rope_theta", 1000000.0},
+              {"tie_word_embeddings", true}, {"hidden_act", "silu"},        {"initializer_range", 0.02},
+              {"torch_dtype", "float32"}};
+    if (name == "tiny-qwen2") {
+      j["model_type"] = "qwen2";
+      j["architectures"] = {"Qwen2ForCausalLM"};
+      j["use_sliding_window"] = false;
+    } else if (name == "tiny-qwen3") {
+      j["model_type"] = "qwen3";
+      j["architectures"] = {"Qwen3ForCausalLM"};
+      j["head_dim"] = 16;
+      j["use_sliding_window"] = false;
+    } else if (name == "tiny-qwen3-moe") {
+      j["model_type"] = "qwen3_moe";
+      j["architectures"] = {"Qwen3MoeForCausalLM"};
+      j["head_dim"] = 16;
+      j["moe_intermediate_size"] = 64;
+      j["num_experts"] = 4;
+      j["num_experts_per_tok"] = 2;
+      j["norm_topk_prob"] = true;
+      j["use_sliding_window"] = false;
+    } else if (name == "tiny-llama") {
+      j["model_type"] = "llama";
+      j["architectures"] = {"LlamaForCausalLM"};
+      j["rope_theta"] = 500000.0;
+      j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 256}};
+    } else {
+      GRPO_FAIL("unknown model preset '", name, "'; known presets: tiny-moe, test-moe, tiny-qwen2, tiny-qwen3, "
+                "tiny-qwen3-moe, tiny-llama");
+    }
+    return parse_model_config(j.dump(2), "preset " + name);
   }
   c.validate();
   return c;

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -15,6 +16,7 @@
 
 #include "kernels/check.h"
 #include "policy/safetensors.h"
+#include "policy/tokenizer/char_tokenizer.h"
 #include "policy/tokenizer/chat_template.h"
 
 namespace grpo::policy {
@@ -237,8 +239,11 @@ const std::vector<std::string> kSideFiles = {
     "vocab.json",          "merges.txt",            "tokenizer.model",         "chat_template.jinja",
     "chat_template.json",  "generation_config.json"};
 
-void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
-                       uint64_t max_shard_bytes, const std::string& side_files_from) {
+namespace {
+
+// Writes a directory through `write(tmp)` into a fresh sibling temporary directory, then renames it to `dir`
+// (which must not exist): a crash leaves either no `dir` or a complete one.
+void write_dir_atomic(const std::string& dir, const std::function<void(const std::string&)>& write) {
   std::error_code ec;
   const fs::path final_dir = fs::path(dir).lexically_normal();
   GRPO_CHECK(!fs::exists(final_dir, ec), dir, " already exists; hint: choose a new output directory");
@@ -249,18 +254,64 @@ void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, con
   fs::remove_all(tmp, ec);
   fs::create_directory(tmp);
   try {
-    save_model(model, tokenizer, tmp.string(), max_shard_bytes);
-    if (!side_files_from.empty()) {
-      for (const auto& f : kSideFiles) {
-        const fs::path src = fs::path(side_files_from) / f;
-        if (fs::is_regular_file(src, ec) && !fs::exists(tmp / f, ec)) fs::copy_file(src, tmp / f);
-      }
-    }
+    write(tmp.string());
     fs::rename(tmp, final_dir);
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;
   }
+}
+
+}  // namespace
+
+void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
+                       uint64_t max_shard_bytes, const std::string& side_files_from) {
+  write_dir_atomic(dir, [&](const std::string& tmp) {
+    save_model(model, tokenizer, tmp, max_shard_bytes);
+    if (side_files_from.empty()) return;
+    std::error_code ec;
+    for (const auto& f : kSideFiles) {
+      const fs::path src = fs::path(side_files_from) / f;
+      if (fs::is_regular_file(src, ec) && !fs::exists(fs::path(tmp) / f, ec)) fs::copy_file(src, fs::path(tmp) / f);
+    }
+  });
+}
+
+void save_policy_atomic(const Policy& p, const std::string& dir) {
+  write_dir_atomic(dir, [&](const std::string& tmp) { save_policy(p, tmp); });
+}
+
+Policy new_policy(const std::string& preset, const std::string& tokenizer, uint64_t seed) {
+  Policy p;
+  if (tokenizer == "char") {
+    p.tokenizer = std::make_shared<CharTokenizer>();
+  } else {
+    p.tokenizer = load_tokenizer(tokenizer);
+    std::error_code ec;
+    if (fs::is_directory(tokenizer, ec)) {
+      p.eos_ids = read_eos_ids(tokenizer);
+      p.chat_template_text = read_chat_template_text(tokenizer);
+      p.source_dir = tokenizer;  // its chat template and generation_config.json travel with the checkpoints
+    }
+  }
+  const int64_t eos = p.tokenizer->eos_id();
+  if (eos >= 0 && std::find(p.eos_ids.begin(), p.eos_ids.end(), eos) == p.eos_ids.end()) p.eos_ids.push_back(eos);
+  GRPO_CHECK(!p.eos_ids.empty(), "tokenizer ", tokenizer, " has no EOS token; hint: use a tokenizer with an eos_token");
+  p.config = model_preset(preset, p.tokenizer->vocab_size());
+  p.config.eos_token_id = p.eos_ids.front();
+  p.config.bos_token_id = p.tokenizer->bos_id();
+  p.config.pad_token_id = p.tokenizer->pad_id();
+  if (!p.config.source_json.empty()) {
+    // Presets built from config.json text: the token ids go into it too, so the saved config.json has them.
+    nlohmann::json j = nlohmann::json::parse(p.config.source_json);
+    j["eos_token_id"] = p.config.eos_token_id;
+    j["bos_token_id"] = p.config.bos_token_id >= 0 ? nlohmann::json(p.config.bos_token_id) : nlohmann::json(nullptr);
+    j["pad_token_id"] = p.config.pad_token_id >= 0 ? nlohmann::json(p.config.pad_token_id) : nlohmann::json(nullptr);
+    p.config.source_json = j.dump(2);
+  }
+  p.model = Transformer(p.config, seed);
+  p.model->set_output_vocab(p.tokenizer->vocab_size());
+  return p;
 }
 
 }  // namespace grpo::policy

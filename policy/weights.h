@@ -56,6 +56,14 @@ void save_policy(const Policy& p, const std::string& dir);
 void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, const std::string& dir,
                        uint64_t max_shard_bytes = 5ull << 30, const std::string& side_files_from = "");
 
+// save_policy into a fresh sibling temporary directory, then renamed to `dir` (which must not exist).
+void save_policy_atomic(const Policy& p, const std::string& dir);
+
+// A fresh, randomly initialised policy: model_preset(preset) sized to the tokenizer ("char" for the character
+// tokenizer, or a tokenizer directory or file; a directory also gives EOS ids, chat template and
+// generation_config.json), weights drawn from `seed`, on the CPU.
+Policy new_policy(const std::string& preset, const std::string& tokenizer, uint64_t seed);
+
 // Files of a Hugging Face checkpoint besides config.json and the weights: tokenizers, chat template, generation.
 extern const std::vector<std::string> kSideFiles;
 

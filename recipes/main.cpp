@@ -33,6 +33,7 @@ constexpr const char* kUsage =
     "  generate  grpo generate --model DIR --prompts FILE.jsonl [--n G] [--temperature T] ...: completions\n"
     "  info      grpo info --model DIR [--load]: architecture, parameters, experts, dtype, tokenizer files\n"
     "  convert   grpo convert --model DIR --out NEW_DIR [--dtype bfloat16] [--shard-mb N]: rewrite a checkpoint\n"
+    "  init      grpo init --preset tiny-qwen2 --tokenizer DIR --out NEW_DIR: a fresh random checkpoint\n"
     "  reward    grpo reward --task math|countdown|code --input FILE.jsonl [--output F]: score completions\n"
     "  tokenize  grpo tokenize --tokenizer PATH (--text S | --file F) [--decode] [--pieces]: ids of a text\n"
     "example: grpo train recipes/countdown-tiny.toml rl.group_size=16 run.seed=2\n";
@@ -89,6 +90,7 @@ int run(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "info") return grpo::recipes::run_info(argc - 2, argv + 2);
   if (cmd == "convert") return grpo::recipes::run_convert(argc - 2, argv + 2);
+  if (cmd == "init") return grpo::recipes::run_init(argc - 2, argv + 2);
   if (cmd == "tokenize") return grpo::recipes::run_tokenize(argc - 2, argv + 2);
   if (cmd == "reward") return grpo::recipes::run_reward(argc - 2, argv + 2);
   if (cmd == "generate") return grpo::recipes::run_generate(argc - 2, argv + 2);
@@ -106,7 +108,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   GRPO_CHECK(cmd == "sft" || cmd == "train" || cmd == "eval", "unknown command '", cmd,
-             "'; hint: grpo sft|train|eval|data|generate|info|convert|tokenize|reward|help (grpo --help)");
+             "'; hint: grpo sft|train|eval|data|generate|info|convert|init|tokenize|reward|help (grpo --help)");
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::fputs(recipe_command_help(cmd), stdout);

@@ -125,27 +125,7 @@ void prepare_run_dir(const std::string& dir, const RunConfig& run, const std::st
 
 // A fresh model of model.preset with model.tokenizer ("char" or a tokenizer path).
 policy::Policy fresh_policy(const TrainConfig& cfg, const at::Device& device) {
-  policy::Policy p;
-  if (cfg.model.tokenizer == "char") {
-    p.tokenizer = std::make_shared<policy::CharTokenizer>();
-  } else {
-    p.tokenizer = policy::load_tokenizer(cfg.model.tokenizer);
-    if (fs::is_directory(cfg.model.tokenizer)) {
-      p.eos_ids = policy::read_eos_ids(cfg.model.tokenizer);
-      p.chat_template_text = policy::read_chat_template_text(cfg.model.tokenizer);
-      p.source_dir = cfg.model.tokenizer;  // its chat template and generation_config.json travel with checkpoints
-    }
-  }
-  const int64_t eos = p.tokenizer->eos_id();
-  if (eos >= 0 && std::find(p.eos_ids.begin(), p.eos_ids.end(), eos) == p.eos_ids.end()) p.eos_ids.push_back(eos);
-  GRPO_CHECK(!p.eos_ids.empty(), "model.tokenizer ", cfg.model.tokenizer, " has no EOS token; hint: use a tokenizer "
-             "with an eos_token");
-  p.config = policy::model_preset(cfg.model.preset, p.tokenizer->vocab_size());
-  p.config.eos_token_id = p.eos_ids.front();
-  p.config.bos_token_id = p.tokenizer->bos_id();
-  p.config.pad_token_id = p.tokenizer->pad_id();
-  p.model = policy::Transformer(p.config, static_cast<uint64_t>(cfg.run.seed));
-  p.model->set_output_vocab(p.tokenizer->vocab_size());
+  policy::Policy p = policy::new_policy(cfg.model.preset, cfg.model.tokenizer, static_cast<uint64_t>(cfg.run.seed));
   p.model->to(device);
   return p;
 }

@@ -34,6 +34,9 @@ TEMPLATE_DIRS = [os.path.join(ROOT, "shared", "data", "tokenizers", "templates")
 
 # name in grpo.cpp -> (file, Hub model it comes from, special tokens as the model's tokenizer exposes them)
 TEMPLATES = {
+    # A .json file is a tokenizer_config.json: its "chat_template" field is the template.
+    "qwen2": ("../qwen2_vocab/tokenizer_config.json", "Qwen/Qwen2-1.5B-Instruct",
+              dict(eos_token="<|im_end|>", pad_token="<|endoftext|>")),
     "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct.jinja", "Qwen/Qwen2.5-7B-Instruct",
                 dict(eos_token="<|im_end|>", pad_token="<|endoftext|>")),
     "qwen3": ("Qwen-Qwen3-0.6B.jinja", "Qwen/Qwen3-0.6B",
@@ -124,6 +127,8 @@ def main():
             raw = f.read()
         header[name] = dict(file=fname, model=model, sha256=hashlib.sha256(raw).hexdigest(), **specials)
         source = raw.decode("utf-8")
+        if fname.endswith(".json"):
+            source = json.loads(source)["chat_template"]
         thinking = [True, False] if name == "qwen3" else [True]
         dates = [DEFAULT_DATE] if name != "llama3" else [DEFAULT_DATE, "1 Jan 2025"]
         for (conv, messages), agp, think, date in itertools.product(CONVERSATIONS.items(), [True, False],

@@ -18,11 +18,13 @@ struct NamedTemplate {
   std::string_view name;
 };
 constexpr NamedTemplate kChatTemplates[] = {
-    {ChatTemplate::kPlain, "plain"},           {ChatTemplate::kQwen25, "qwen2.5"},
+    {ChatTemplate::kPlain, "plain"},           {ChatTemplate::kQwen2, "qwen2"},
+    {ChatTemplate::kQwen25, "qwen2.5"},
     {ChatTemplate::kQwen3, "qwen3"},           {ChatTemplate::kDeepSeekR1, "deepseek-r1"},
     {ChatTemplate::kLlama3, "llama3"},
 };
 
+constexpr std::string_view kQwen2DefaultSystem = "You are a helpful assistant.";
 constexpr std::string_view kQwenDefaultSystem =
     "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 constexpr std::string_view kDeepSeekBos = "<｜begin▁of▁sentence｜>";
@@ -135,6 +137,23 @@ std::string render_plain(const std::vector<ChatMessage>& messages) {
 // ChatML turn: <|im_start|>role\ncontent<|im_end|>\n
 void append_chatml(std::string& out, std::string_view role, std::string_view content) {
   out.append("<|im_start|>").append(role).append("\n").append(content).append("<|im_end|>\n");
+}
+
+// Qwen/Qwen2-*-Instruct's template (tokenizer_config.json): a system turn (the first message's, or a default), then
+// every user turn followed by an assistant header whether or not add_generation_prompt is set; other roles dropped.
+std::string render_qwen2(const std::vector<ChatMessage>& messages) {
+  check_not_empty(ChatTemplate::kQwen2, messages);
+  std::string out;
+  append_chatml(out, "system", messages[0].role == "system" ? std::string_view(messages[0].content) : kQwen2DefaultSystem);
+  for (const auto& m : messages) {
+    if (m.role == "user") {
+      append_chatml(out, "user", m.content);
+      out += "<|im_start|>assistant\n";
+    } else if (m.role == "assistant") {
+      out.append(m.content).append("<|im_end|>\n");
+    }
+  }
+  return out;
 }
 
 // Qwen-Qwen2.5-7B-Instruct.jinja without tools.
@@ -257,6 +276,7 @@ std::string render_chat(ChatTemplate t, const std::vector<ChatMessage>& messages
   check_no_tools(t, messages);
   switch (t) {
     case ChatTemplate::kPlain: return render_plain(messages);
+    case ChatTemplate::kQwen2: return render_qwen2(messages);
     case ChatTemplate::kQwen25: return render_qwen25(messages, opt);
     case ChatTemplate::kQwen3: return render_qwen3(messages, opt);
     case ChatTemplate::kDeepSeekR1: return render_deepseek_r1(messages, opt);
@@ -306,6 +326,7 @@ std::optional<ChatTemplate> recognize_chat_template(std::string_view jinja) {
   if (contains(jinja, "<|im_start|>")) {
     if (contains(jinja, "<think>") && contains(jinja, "enable_thinking")) return ChatTemplate::kQwen3;
     if (contains(jinja, kQwenDefaultSystem)) return ChatTemplate::kQwen25;
+    if (contains(jinja, kQwen2DefaultSystem) && contains(jinja, "set system_message")) return ChatTemplate::kQwen2;
   }
   return std::nullopt;
 }

@@ -24,6 +24,7 @@ struct ChatMessage {
 // The templates grpo.cpp reproduces; one `switch` in chat_template.cpp.
 enum class ChatTemplate {
   kPlain,       // "plain": no template, the contents concatenated (see render_chat)
+  kQwen2,       // "qwen2": Qwen/Qwen2-*-Instruct, ChatML with "You are a helpful assistant." by default
   kQwen25,      // "qwen2.5": Qwen/Qwen2.5-*-Instruct, ChatML with Qwen's default system prompt
   kQwen3,       // "qwen3": Qwen/Qwen3-*, ChatML with <think> blocks after the last user query
   kDeepSeekR1,  // "deepseek-r1": deepseek-ai/DeepSeek-R1-Distill-*, generation prompt opens "<think>\n"
@@ -36,7 +37,7 @@ struct ChatOptions {
   std::string date_string = "26 Jul 2024";  // llama3 only: "Today Date: ..." (the template's own default)
 };
 
-// "plain", "qwen2.5", "qwen3", "deepseek-r1", "llama3"; anything else throws listing these.
+// "plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3"; anything else throws listing these.
 ChatTemplate parse_chat_template(std::string_view name);
 std::string_view chat_template_name(ChatTemplate t);
 
