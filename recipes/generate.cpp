@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <ATen/Parallel.h>
@@ -37,7 +38,8 @@ constexpr const char* kHelp =
     "  --seed S             sampling seed (default 0); a completion depends only on the seed, its prompt's line\n"
     "                       number, its sample index and the weights\n"
     "  --stop STRING        stop string, any length (repeatable); EOS ids always stop\n"
-    "  --chat-template NAME for \"messages\": auto (the checkpoint's, default), qwen2.5, qwen3, deepseek-r1, llama3\n"
+    "  --chat-template NAME for \"messages\": auto (the checkpoint's, default), qwen2, qwen2.5, qwen3, deepseek-r1,\n"
+    "                       llama3 or plain (the contents joined)\n"
     "  --output FILE        write the completions here instead of stdout\n"
     "output lines: index (input line), sample, completion, token_ids, logprobs (log-softmax of the logits divided by\n"
     "the temperature; of the raw logits at temperature 0), finish_reason (stop | length); tokens/s on stderr.\n";
@@ -108,8 +110,8 @@ int run_generate(int argc, char** argv) {
   // The prompts: parse every line before loading the model, so bad input fails fast.
   const std::vector<rl::data::Record> records = rl::data::read_records(a.get("--prompts"));
   policy::Policy pol = policy::load_policy(a.get("--model"), at::kCPU);
-  const policy::ChatTemplate chat =
-      rl::data::resolve_chat_template(a.get("--chat-template", "auto"), pol.chat_template_text);
+  // The chat template is resolved only when a line needs one (prompt text and ids never do).
+  std::optional<policy::ChatTemplate> chat;
   std::vector<rollout::Prompt> prompts;
   int64_t longest = 0;
   for (size_t i = 0; i < records.size(); ++i) {
@@ -132,9 +134,17 @@ int run_generate(int argc, char** argv) {
       } catch (const Error& e) {
         GRPO_FAIL(r.origin, ": \"messages\": ", e.what());
       }
-      GRPO_CHECK(chat != policy::ChatTemplate::kPlain, r.origin, ": \"messages\" need a chat template and ",
+      if (!chat) {
+        try {
+          chat = rl::data::resolve_chat_template(a.get("--chat-template", "auto"), pol.chat_template_text);
+        } catch (const Error& e) {
+          GRPO_FAIL(r.origin, ": \"messages\" need a chat template: ", e.what(), " (for this command: "
+                    "--chat-template NAME)");
+        }
+      }
+      GRPO_CHECK(*chat != policy::ChatTemplate::kPlain, r.origin, ": \"messages\" need a chat template and ",
                  a.get("--model"), " has none; hint: pass --chat-template NAME, or give \"prompt\" text");
-      p.text = policy::render_chat(chat, m);
+      p.text = policy::render_chat(*chat, m);
       p.token_ids = pol.tokenizer->encode(p.text);
     } else if (const auto* text = rl::data::find_field(r.fields, "prompt")) {
       GRPO_CHECK(text->is_string(), r.origin, ": \"prompt\" must be a string (use \"messages\" for a conversation)");

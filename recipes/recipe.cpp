@@ -47,7 +47,7 @@ void Recipe::bind() {
   s.add("data.response_field", &d.response_field, "SFT: field with the target text; \"\" = the generator's own");
   s.add("data.template", &d.prompt.prompt_template, "prompt text with {field} placeholders; \"\" = the prompt field as is");
   s.add("data.system_prompt", &d.prompt.system_prompt, "system message before the prompt; \"\" = none");
-  s.add("data.chat_template", &d.chat_template, "auto (the checkpoint's; none = plain), plain, qwen2.5, qwen3, "
+  s.add("data.chat_template", &d.chat_template, "auto (the checkpoint's; none = plain), plain, qwen2, qwen2.5, qwen3, "
         "deepseek-r1 or llama3");
   s.add("data.max_prompt_tokens", &d.prompt.max_prompt_tokens, "longer prompts are dropped (and counted), never cut");
   s.add("data.eval_size", &d.eval_size, "first N prompts of each evaluation set; 0 = all");

@@ -31,7 +31,7 @@ constexpr const char* kHelp =
     "  --pieces          one line per token: id and the token as the vocabulary spells it (and what the\n"
     "                    tokenizer is, on stderr)\n"
     "  --bos             prepend BOS where the model's tokenizer does (add_special_tokens=True)\n"
-    "  --chat TEMPLATE   render the text as one user message first (plain, qwen2.5, qwen3, deepseek-r1, llama3)\n"
+    "  --chat TEMPLATE   render the text as one user message first (plain, qwen2, qwen2.5, qwen3, deepseek-r1, llama3)\n"
     "  --repeat N        encode everything N times and print the throughput (MB/s, one thread) to stderr\n"
     "  --quiet           print no ids (with --repeat, for benchmarks)\n";
 

@@ -67,9 +67,16 @@ std::vector<int64_t> CharTokenizer::encode(std::string_view text) const {
         continue;
       }
     }
-    int64_t id = char_to_id_[static_cast<unsigned char>(text[i])];
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    const int64_t id = char_to_id_[c];
     ids.push_back(id >= 0 ? id : unk_id());
     ++i;
+    if (id < 0 && c >= 0xC0) {
+      // NOTE: an unknown character is one <unk>, as the `tokenizers` library reads the saved tokenizer.json (it
+      // splits characters, not bytes): skip the continuation bytes of a multi-byte UTF-8 sequence.
+      const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+      for (size_t k = 1; k < len && i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80; ++k) ++i;
+    }
   }
   return ids;
 }

@@ -32,8 +32,8 @@ const char* kind_name(const nlohmann::json& v) {
 
 std::vector<Record> read_records(const std::string& path) {
   std::error_code ec;
-  GRPO_CHECK(std::filesystem::is_regular_file(path, ec), "dataset ", path, " not found; hint: check data.train / "
-             "data.eval (paths are relative to the working directory)");
+  GRPO_CHECK(std::filesystem::is_regular_file(path, ec), "dataset ", path, " not found; hint: check the path "
+             "(relative to the working directory)");
   std::ifstream in(path, std::ios::binary);
   GRPO_CHECK(in.good(), "cannot read dataset ", path, "; hint: check its permissions");
   std::stringstream ss;

@@ -23,7 +23,7 @@ const std::vector<Preset>& presets() {
       {"gsm8k", "question", "answer", AnswerForm::after_hashes, false, "", {}},
       {"math", "problem", "answer", AnswerForm::as_is, false, "", {}},
       {"humaneval", "prompt", "", AnswerForm::as_is, false, "", {{"tests", "test"}}},
-      {"countdown", "", "", AnswerForm::as_is, false, kCountdownQuestion, {}},
+      {"countdown", "", "", AnswerForm::as_is, false, kCountdownQuestion, {{"numbers", "nums"}}},
       {"trl", "prompt", "solution", AnswerForm::as_is, true, "", {}},
       {"verl", "prompt", "reward_model.ground_truth", AnswerForm::as_is, false, "", {}},
   };
@@ -126,7 +126,17 @@ PromptRenderer::PromptRenderer(const PromptConfig& cfg, const policy::Tokenizer&
   GRPO_CHECK(cfg.max_prompt_tokens > 0, "data.max_prompt_tokens must be > 0, got ", cfg.max_prompt_tokens);
 }
 
-std::string PromptRenderer::content_text(const Record& r) const {
+Record PromptRenderer::with_aliases(const Record& r) const {
+  Record out = r;
+  for (const auto& [key, from] : preset_.aliases) {
+    if (out.fields.contains(key)) continue;
+    if (const nlohmann::json* v = find_field(r.fields, from)) out.fields[key] = *v;
+  }
+  return out;
+}
+
+std::string PromptRenderer::content_text(const Record& record) const {
+  const Record r = with_aliases(record);
   std::string text;
   for (const auto& m : messages(r)) {
     if (m.role != "system") text += m.content + "\n";
@@ -164,7 +174,8 @@ std::vector<policy::ChatMessage> PromptRenderer::messages(const Record& r) const
   return out;
 }
 
-rollout::Prompt PromptRenderer::render(const Record& r, int64_t id) const {
+rollout::Prompt PromptRenderer::render(const Record& record, int64_t id) const {
+  const Record r = preset_.aliases.empty() ? record : with_aliases(record);
   rollout::Prompt p;
   p.id = id;
   std::vector<policy::ChatMessage> msgs = messages(r);
@@ -188,9 +199,6 @@ rollout::Prompt PromptRenderer::render(const Record& r, int64_t id) const {
     p.token_ids = tokenizer_.encode(p.text);  // the template writes BOS itself where the model has one
   }
   for (auto it = r.fields.begin(); it != r.fields.end(); ++it) add_meta(p.meta, it.key(), it.value());
-  for (const auto& [key, from] : preset_.meta_aliases) {
-    if (const nlohmann::json* v = find_field(r.fields, from)) add_meta(p.meta, key, *v);
-  }
   if (!answer_field_.empty()) {
     const nlohmann::json* a = find_field(r.fields, answer_field_);
     GRPO_CHECK(a != nullptr, r.origin, ": no field '", answer_field_, "' (data.answer_field",

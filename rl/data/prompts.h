@@ -29,7 +29,9 @@ struct Preset {
   AnswerForm answer_form = AnswerForm::as_is;
   bool raw_string_prompts = false;  // TRL: a string prompt is used as is, without the chat template
   std::string prompt_template;  // default data.template ("" = the prompt field itself)
-  std::vector<std::pair<std::string, std::string>> meta_aliases;  // meta key <- field (HumanEval: tests <- test)
+  // Field aliases: a record without `first` but with `second` gets `first` = its value, for the template and the
+  // meta alike (HumanEval: tests <- test, for the code verifier; TinyZero's Countdown files: numbers <- nums).
+  std::vector<std::pair<std::string, std::string>> aliases;
 };
 
 // The preset named `name` ("" = generic). Throws listing the known names.
@@ -67,6 +69,7 @@ class PromptRenderer {
 
  private:
   std::vector<policy::ChatMessage> messages(const Record& r) const;  // system + user, or the record's messages
+  Record with_aliases(const Record& r) const;
   PromptConfig cfg_;
   const policy::Tokenizer& tokenizer_;
   policy::ChatTemplate chat_;

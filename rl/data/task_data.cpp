@@ -28,7 +28,7 @@ policy::ChatTemplate resolve_chat_template(const std::string& setting, const std
     if (checkpoint_template_text.empty()) return policy::ChatTemplate::kPlain;
     auto t = policy::recognize_chat_template(checkpoint_template_text);
     GRPO_CHECK(t.has_value(), "data.chat_template = \"auto\": the checkpoint's chat template is not one grpo.cpp "
-               "renders; hint: set data.chat_template to plain, qwen2.5, qwen3, deepseek-r1 or llama3");
+               "renders; hint: set data.chat_template to plain, qwen2, qwen2.5, qwen3, deepseek-r1 or llama3");
     return *t;
   }
   try {

@@ -21,7 +21,7 @@ struct DataConfig {
   std::vector<std::string> train;      // JSONL or JSON-array files, concatenated
   std::vector<std::string> eval;       // one evaluation set per file
   PromptConfig prompt;                 // preset, fields, template, system prompt, prompt length limit
-  std::string chat_template = "auto";  // auto (the checkpoint's; none = plain), plain, qwen2.5, qwen3, deepseek-r1, llama3
+  std::string chat_template = "auto";  // auto (the checkpoint's; none = plain), plain, qwen2, qwen2.5, qwen3, deepseek-r1, llama3
   std::string response_field;          // SFT target text ("" = the generator's own responses)
   int64_t eval_size = 0;               // the first N prompts of each evaluation set (0 = all)
   CountdownConfig countdown;

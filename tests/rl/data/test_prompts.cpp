@@ -63,6 +63,10 @@ TEST_CASE("presets read the fields of their formats", "[cpu]") {
   auto c = render(cfg, rec({{"numbers", {19, 36, 55, 7}}, {"target", 65}}));
   CHECK(c.text.find("Using the numbers [19, 36, 55, 7], create an equation that equals 65.") == 0);
   CHECK(c.meta.at("numbers") == "19,36,55,7");
+  // TinyZero's dataset files name the list "nums".
+  auto tz = render(cfg, rec({{"nums", {3, 5}}, {"target", 8}}));
+  CHECK(tz.text.find("Using the numbers [3, 5], create an equation that equals 8.") == 0);
+  CHECK(tz.meta.at("numbers") == "3,5");
   cfg.preset = "alpaca";
   CHECK_THROWS_WITH(render(cfg, rec({})), Catch::Contains("alpaca") && Catch::Contains("gsm8k"));
 }
