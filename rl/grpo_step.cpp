@@ -90,11 +90,15 @@ nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollo
   const double mean = sum / n;
   const auto& gen = ctx.engine.last_stats();
   nlohmann::json components = nlohmann::json::object();  // each reward component's mean, unweighted
+  nlohmann::json verdicts = nlohmann::json::object();    // how many completions got each verdict
   for (const auto& s : scores) {
     for (const auto& [name, v] : s.components) components[name] = components.value(name, 0.0) + v / n;
+    const char* v = rewards::verdict_name(s.verdict);
+    verdicts[v] = verdicts.value(v, 0) + 1;
   }
   return {{"step", step + 1},
           {"reward_components", components},
+          {"verdicts", verdicts},
           {"reward_mean", mean},
           {"reward_std", std::sqrt(std::max(0.0, sq / n - mean * mean))},
           {"accuracy", correct / n},

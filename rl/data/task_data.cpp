@@ -20,7 +20,7 @@ void DataConfig::validate() const {
   GRPO_CHECK(eval_size >= 0, "data.eval_size must be >= 0 (0 = all), got ", eval_size);
   GRPO_CHECK(prompt.max_prompt_tokens > 0, "data.max_prompt_tokens must be > 0, got ", prompt.max_prompt_tokens);
   find_preset(prompt.preset);  // throws listing the presets
-  if (chat_template != "auto") policy::parse_chat_template(chat_template);  // throws listing the templates
+  if (chat_template != "auto") resolve_chat_template(chat_template, "");  // throws naming the key and the templates
 }
 
 policy::ChatTemplate resolve_chat_template(const std::string& setting, const std::string& checkpoint_template_text) {

@@ -124,7 +124,8 @@ TEST_CASE("added tokens: leftmost-longest, lstrip, rstrip, single_word", "[cpu][
   CHECK_THROWS_WITH(tok.decode({305}), Catch::Contains("outside the vocabulary"));
 }
 
-TEST_CASE("a saved tokenizer.json loads back with the same ids", "[cpu][tokenizer]") {
+TEST_CASE("a saved tokenizer.json loads back with the same ids", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   const std::vector<std::string> texts = {"Hello world<|im_end|>", "  x = 3.14159\n\n", "日本語テキスト 🚀", "e\u0301"};
   for (const std::string src : {"qwen2_vocab", "ggml-vocab-gpt-2.gguf", "ggml-vocab-deepseek-coder.gguf"}) {
     auto tok = load_tokenizer(grpo::test::tokenizer_data(src));
@@ -190,7 +191,8 @@ TEST_CASE("malformed tokenizer files stop with the file and field named", "[cpu]
   CHECK_THROWS_WITH(load_tokenizer(empty.file("x.model", "not a model")), Catch::Contains("x.model"));
 }
 
-TEST_CASE("truncated, corrupt and hostile GGUF files throw, never crash", "[cpu][tokenizer]") {
+TEST_CASE("truncated, corrupt and hostile GGUF files throw, never crash", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   const std::string good = grpo::test::slurp(grpo::test::tokenizer_data("ggml-vocab-gpt-2.gguf"));
   TempDir d;
   CHECK_THROWS_WITH(read_gguf_vocab(d.file("a.gguf", "GGML" + good.substr(4))), Catch::Contains("bad magic"));

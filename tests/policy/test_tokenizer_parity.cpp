@@ -77,11 +77,13 @@ void check_parity(const std::string& tokenizer_path, bool qwen) {
 
 }  // namespace
 
-TEST_CASE("Qwen2 vocabulary gives tokenizers' ids on the parity corpus", "[cpu][tokenizer]") {
+TEST_CASE("Qwen2 vocabulary gives tokenizers' ids on the parity corpus", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_parity(grpo::test::tokenizer_data("qwen2_vocab"), true);
 }
 
-TEST_CASE("GPT-2 vocabulary gives tokenizers' ids on the parity corpus", "[cpu][tokenizer]") {
+TEST_CASE("GPT-2 vocabulary gives tokenizers' ids on the parity corpus", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_parity(grpo::test::tokenizer_data("ggml-vocab-gpt-2.gguf"), false);
 }
 

@@ -32,26 +32,32 @@ void check_vectors(const std::string& tokenizer_path, const std::string& vectors
 
 }  // namespace
 
-TEST_CASE("qwen2 vectors with the Qwen2 vocab.json + merges.txt", "[cpu][tokenizer]") {
+TEST_CASE("qwen2 vectors with the Qwen2 vocab.json + merges.txt", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_vectors(grpo::test::tokenizer_data("qwen2_vocab"), "ggml-vocab-qwen2.gguf");
 }
 
-TEST_CASE("deepseek-r1-qwen vectors with the Qwen2 vocabulary", "[cpu][tokenizer]") {
+TEST_CASE("deepseek-r1-qwen vectors with the Qwen2 vocabulary", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_vectors(grpo::test::tokenizer_data("qwen2_vocab"), "ggml-vocab-deepseek-r1-qwen.gguf");
 }
 
-TEST_CASE("llama-spm vectors with the Llama-2 sentencepiece model", "[cpu][tokenizer]") {
+TEST_CASE("llama-spm vectors with the Llama-2 sentencepiece model", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_vectors(grpo::test::tokenizer_data("llama2_spm/tokenizer.model"), "ggml-vocab-llama-spm.gguf");
 }
 
-TEST_CASE("gpt-2 vectors with the vocabulary inside its GGUF", "[cpu][tokenizer]") {
+TEST_CASE("gpt-2 vectors with the vocabulary inside its GGUF", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_vectors(grpo::test::tokenizer_data("ggml-vocab-gpt-2.gguf"), "ggml-vocab-gpt-2.gguf");
 }
 
-TEST_CASE("deepseek-llm vectors with the vocabulary inside its GGUF", "[cpu][tokenizer]") {
+TEST_CASE("deepseek-llm vectors with the vocabulary inside its GGUF", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_vectors(grpo::test::tokenizer_data("ggml-vocab-deepseek-llm.gguf"), "ggml-vocab-deepseek-llm.gguf");
 }
 
-TEST_CASE("deepseek-coder vectors with the vocabulary inside its GGUF", "[cpu][tokenizer]") {
+TEST_CASE("deepseek-coder vectors with the vocabulary inside its GGUF", "[cpu][tokenizer][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers");
   check_vectors(grpo::test::tokenizer_data("ggml-vocab-deepseek-coder.gguf"), "ggml-vocab-deepseek-coder.gguf");
 }

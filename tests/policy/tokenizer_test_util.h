@@ -7,13 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/shared_data.h"
+
 namespace grpo::test {
 
 inline std::string tokenizer_data(const std::string& rel) {
-  const std::string path = std::string(GRPO_SHARED_DATA) + "/tokenizers/" + rel;
+  const std::string path = shared_data_path("tokenizers/" + rel);
   if (!std::filesystem::exists(path))
     throw std::runtime_error(path + " is missing; hint: the tests read shared/data beside the checkout "
-                             "(cmake -DGRPO_SHARED_DATA=... to point elsewhere)");
+                             "(GRPO_SHARED_DATA=DIR to point elsewhere)");
   return path;
 }
 

@@ -13,6 +13,7 @@
 
 #include "rewards/code/code_reward.h"
 #include "test_code_util.h"
+#include "tests/shared_data.h"
 
 using grpo::rewards::Verdict;
 using grpo::rewards::verdict_name;
@@ -25,7 +26,7 @@ struct Problem {
 };
 
 std::vector<Problem> load_humaneval() {
-  std::ifstream in(std::string(GRPO_SHARED_DATA) + "/code/humaneval.jsonl");
+  std::ifstream in(grpo::test::shared_data_path("code/humaneval.jsonl"));
   std::vector<Problem> problems;
   std::string line;
   while (std::getline(in, line)) {
@@ -182,7 +183,8 @@ TEST_CASE("code: the mutation operators rewrite only code", "[cpu]") {
   CHECK(raise_first(" \n  x = 1\n") == "  raise ValueError(\"mutant\")\n \n  x = 1\n");
 }
 
-TEST_CASE("code: all HumanEval canonical solutions pass", "[cpu][slow]") {
+TEST_CASE("code: all HumanEval canonical solutions pass", "[cpu][slow][shared]") {
+  GRPO_NEED_SHARED_DATA("code/humaneval.jsonl");
   const auto problems = load_humaneval();
   REQUIRE(problems.size() == 164);
   const SandboxConfig cfg = suite_config();
@@ -200,7 +202,8 @@ TEST_CASE("code: all HumanEval canonical solutions pass", "[cpu][slow]") {
   std::printf("HumanEval canonical solutions: %zu/%zu pass\n", passed, problems.size());
 }
 
-TEST_CASE("code: at least 95% of mutated HumanEval solutions fail", "[cpu][slow]") {
+TEST_CASE("code: at least 95% of mutated HumanEval solutions fail", "[cpu][slow][shared]") {
+  GRPO_NEED_SHARED_DATA("code/humaneval.jsonl");
   const auto problems = load_humaneval();
   REQUIRE(problems.size() == 164);
   struct Mutant {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "rewards/math/math_reward.h"
+#include "tests/shared_data.h"
 
 namespace {
 
@@ -41,10 +42,11 @@ std::string gold_answer(const std::string& source, const nlohmann::json& row) {
 
 }  // namespace
 
-TEST_CASE("math reward agrees with math-verify on at least 99% of 7,500 pairs", "[cpu][math]") {
+TEST_CASE("math reward agrees with math-verify on at least 99% of 7,500 pairs", "[cpu][math][shared]") {
+  GRPO_NEED_SHARED_DATA("math");
   std::map<std::string, std::vector<nlohmann::json>> data;
   for (const char* src : {"math500", "gsm8k_test", "amc23", "aime24"})
-    for (const auto& l : lines_of(std::string(GRPO_SHARED_DATA) + "/math/" + src + ".jsonl"))
+    for (const auto& l : lines_of(grpo::test::shared_data_path(std::string("math/") + src + ".jsonl")))
       data[src].push_back(nlohmann::json::parse(l));
   const auto pairs = lines_of(std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/rewards/math_pairs.jsonl");
   REQUIRE(pairs.size() >= 3000);
