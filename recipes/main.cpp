@@ -75,7 +75,7 @@ void print_eval(const grpo::rl::EvalRun& run) {
     const long long n = static_cast<long long>(r.n), k = static_cast<long long>(r.k);
     if (r.k > 0) {
       std::printf("avg@%lld: %.3f +- %.3f (n=%lld)\n", k, r.avg_at_k, r.avg_at_k_se, n);
-      std::printf("maj@%lld: %.3f (n=%lld)\n", k, r.maj_at_k, n);
+      if (r.maj_at_k >= 0) std::printf("maj@%lld: %.3f (n=%lld)\n", k, r.maj_at_k, n);
       std::printf("pass@%lld: %.3f (n=%lld)\n", k, r.pass_at_k, n);
     }
     std::printf("accuracy: %.3f (n=%lld)\n", r.accuracy, n);

@@ -3,6 +3,7 @@
 #include "rewards/countdown.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <map>
 
@@ -230,17 +231,8 @@ std::optional<std::string_view> extract_last_answer(std::string_view completion)
   return last;
 }
 
-Score score_countdown(std::string_view completion, const CountdownProblem& p, const CountdownConfig& cfg) {
-  auto answer = extract_last_answer(completion);
-  if (!answer) return make_score(0.0, Verdict::unparsable, false, false, "no <answer>...</answer> found");
-  if (answer->size() > cfg.max_answer_chars) {
-    return make_score(0.0, Verdict::unparsable, false, false,
-                      "answer is " + std::to_string(answer->size()) + " chars, longer than the " +
-                          std::to_string(cfg.max_answer_chars) + " allowed");
-  }
-  ParsedExpression e = parse_arithmetic(*answer, cfg.max_depth);
-  if (!e.well_formed) return make_score(0.0, Verdict::unparsable, false, false, "answer does not parse: " + e.error);
-
+// The Score of an answer that parsed: numbers used, arithmetic, value against the target.
+static Score score_parsed(const ParsedExpression& e, const CountdownProblem& p, const CountdownConfig& cfg) {
   std::string numbers_wrong = compare_numbers(e.literals, p.numbers);
   if (!numbers_wrong.empty()) return make_score(cfg.format_reward, Verdict::wrong, true, false, numbers_wrong);
   if (!e.ok) return make_score(cfg.format_reward, Verdict::wrong, true, false, e.error);
@@ -251,6 +243,25 @@ Score score_countdown(std::string_view completion, const CountdownProblem& p, co
                       "= " + e.value.to_string() + ", target " + std::to_string(p.target));
   }
   return make_score(cfg.correct_reward, Verdict::ok, true, true, "= " + std::to_string(p.target));
+}
+
+Score score_countdown(std::string_view completion, const CountdownProblem& p, const CountdownConfig& cfg) {
+  auto answer = extract_last_answer(completion);
+  if (!answer) return make_score(0.0, Verdict::unparsable, false, false, "no <answer>...</answer> found");
+  if (answer->size() > cfg.max_answer_chars) {
+    return make_score(0.0, Verdict::unparsable, false, false,
+                      "answer is " + std::to_string(answer->size()) + " chars, longer than the " +
+                          std::to_string(cfg.max_answer_chars) + " allowed");
+  }
+  ParsedExpression e = parse_arithmetic(*answer, cfg.max_depth);
+  if (!e.well_formed) return make_score(0.0, Verdict::unparsable, false, false, "answer does not parse: " + e.error);
+  std::string equation;  // the answer without spaces: what maj@k votes on
+  for (char c : *answer) {
+    if (!std::isspace(static_cast<unsigned char>(c))) equation += c;
+  }
+  Score s = score_parsed(e, p, cfg);
+  s.answer = std::move(equation);
+  return s;
 }
 
 std::optional<CountdownProblem> parse_countdown_meta(const Meta& meta, std::string* error) {

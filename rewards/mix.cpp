@@ -73,6 +73,7 @@ std::vector<Score> score_mix(ScorePool& pool, const RewardMixConfig& cfg, const 
       if (pooled[k] == verifier) {
         s.verdict = part.verdict;
         s.detail = part.detail;
+        s.answer = part.answer;
       }
     }
     if (cfg.weights.count(kOverlongComponent)) {

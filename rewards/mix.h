@@ -36,7 +36,7 @@ struct MixRequest {
 };
 
 // One Score per request: value = sum_i weight_i * value_i; components[name] = value_i (unweighted);
-// verdict and detail from the verifier. Every component is scored in the pool (in parallel, errors as Scores).
+// verdict, detail and answer from the verifier. Every component is scored in the pool (in parallel, errors as Scores).
 std::vector<Score> score_mix(ScorePool& pool, const RewardMixConfig& cfg, const std::vector<MixRequest>& requests);
 
 }  // namespace grpo::rewards

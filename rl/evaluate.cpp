@@ -26,7 +26,7 @@ nlohmann::json EvalResult::to_json() const {
     j["k"] = k;
     j["avg_at_k"] = avg_at_k;
     j["avg_at_k_se"] = avg_at_k_se;
-    j["maj_at_k"] = maj_at_k;
+    j["maj_at_k"] = maj_at_k >= 0 ? nlohmann::json(maj_at_k) : nlohmann::json(nullptr);
     j["pass_at_k"] = pass_at_k;
     for (const auto& [kk, v] : pass_curve) j["pass_at_" + std::to_string(kk)] = v;
   }
@@ -155,6 +155,7 @@ EvalResult evaluate(rollout::RolloutEngine& engine, rewards::ScorePool& pool, co
     });
     r.k = k;
     std::vector<double> per_prompt;
+    bool any_answer = false;
     std::vector<int64_t> curve_k;
     for (int64_t j = 1; j < k; j *= 2) curve_k.push_back(j);
     curve_k.push_back(k);
@@ -168,6 +169,7 @@ EvalResult evaluate(rollout::RolloutEngine& engine, rewards::ScorePool& pool, co
         const bool ok = many_scores[i].verdict == rewards::Verdict::ok;
         c += ok;
         answers.push_back(many_scores[i].answer);
+        any_answer = any_answer || !many_scores[i].answer.empty();
         correct.push_back(ok);
         if (record) record(completion_record(name, prompts[p], j, many[i], many_scores[i]));
       }
@@ -177,7 +179,8 @@ EvalResult evaluate(rollout::RolloutEngine& engine, rewards::ScorePool& pool, co
     }
     for (double v : per_prompt) r.avg_at_k += v / n;
     r.avg_at_k_se = bootstrap_se(per_prompt, cfg.bootstrap, seed ^ 0xb007);
-    r.maj_at_k /= n;
+    // maj@k needs answers to vote on; a verifier that reads none (code: tests pass or fail) has no maj@k.
+    r.maj_at_k = any_answer ? r.maj_at_k / n : -1;
     for (size_t q = 0; q < curve_k.size(); ++q) r.pass_curve.emplace_back(curve_k[q], curve[q] / n);
     r.pass_at_k = r.pass_curve.back().second;
   }

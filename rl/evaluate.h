@@ -36,7 +36,7 @@ struct EvalResult {
   int64_t k = 0;              // samples per prompt (0: none)
   double avg_at_k = 0;        // mean accuracy over all k samples
   double avg_at_k_se = 0;     // its bootstrap standard error over prompts
-  double maj_at_k = 0;        // share of prompts whose most common answer is correct
+  double maj_at_k = 0;        // share of prompts whose most common answer is correct; -1: the verifier reads no answers
   double pass_at_k = 0;       // share of prompts with at least one of k correct (unbiased estimator)
   std::vector<std::pair<int64_t, double>> pass_curve;  // pass@j for j = 1, 2, 4, ..., k
   double seconds = 0;

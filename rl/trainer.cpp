@@ -196,10 +196,13 @@ std::string eval_summary(const EvalResult& e) {
                 e.accuracy, e.format_rate, e.mean_length, static_cast<long long>(e.n), e.seconds);
   std::string s = buf;
   if (e.k > 0) {
-    std::snprintf(buf, sizeof(buf), "; avg@%lld %.3f +- %.3f, maj@%lld %.3f, pass@%lld %.3f",
-                  static_cast<long long>(e.k), e.avg_at_k, e.avg_at_k_se, static_cast<long long>(e.k), e.maj_at_k,
-                  static_cast<long long>(e.k), e.pass_at_k);
+    std::snprintf(buf, sizeof(buf), "; avg@%lld %.3f +- %.3f, pass@%lld %.3f", static_cast<long long>(e.k), e.avg_at_k,
+                  e.avg_at_k_se, static_cast<long long>(e.k), e.pass_at_k);
     s += buf;
+    if (e.maj_at_k >= 0) {
+      std::snprintf(buf, sizeof(buf), ", maj@%lld %.3f", static_cast<long long>(e.k), e.maj_at_k);
+      s += buf;
+    }
   }
   return s;
 }

@@ -427,4 +427,13 @@ EquivalenceResult equivalent(const Expr& gold, const Expr& pred, const Equivalen
   return r;
 }
 
+std::string canonical_answer(const Expr& e) {
+  mpq_class q;
+  if (exact_value(e, q)) {
+    q.canonicalize();
+    return q.get_str();
+  }
+  return to_string(e);
+}
+
 }  // namespace grpo::rewards::math

@@ -27,4 +27,8 @@ struct EquivalenceResult {
 
 EquivalenceResult equivalent(const Expr& gold, const Expr& pred, const EquivalenceConfig& cfg = {});
 
+// One text per value for exact numbers ("1/2" for 0.5, \frac{1}{2} and 2^{-1}); to_string(e) for anything else. What
+// maj@k votes on.
+std::string canonical_answer(const Expr& e);
+
 }  // namespace grpo::rewards::math

@@ -166,6 +166,7 @@ Score score_math(std::string_view completion, std::string_view gold, const MathR
   try {
     p = parse_answer(*answer, cfg.limits);
   } catch (const ParseError& e) {
+    s.answer = normalize_answer(*answer);
     if (answer->size() <= cfg.limits.max_chars && normalize_answer(*answer) == normalize_answer(gold)) {
       s.value = 1;
       s.verdict = Verdict::ok;
@@ -176,6 +177,7 @@ Score score_math(std::string_view completion, std::string_view gold, const MathR
     s.detail = "cannot parse '" + answer->substr(0, 200) + "': " + e.what;
     return s;
   }
+  s.answer = canonical_answer(p);  // maj@k votes on it
   const EquivalenceResult r = equivalent(g, p, cfg.equivalence);
   if (r.timed_out) {
     s.verdict = Verdict::timeout;

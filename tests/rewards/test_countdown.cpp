@@ -416,3 +416,10 @@ TEST_CASE("countdown: seeded fuzz never crashes and stays consistent", "[cpu]") 
   CHECK(n_wrong > 1000);
   CHECK(n_bad > 5000);
 }
+
+TEST_CASE("countdown: the Score carries the equation read, without spaces", "[cpu]") {
+  const CountdownProblem p{{3, 7, 15}, 66};
+  CHECK(score_countdown("<answer> (15 + 7) * 3 </answer>", p).answer == "(15+7)*3");
+  CHECK(score_countdown("<answer>15+7+3</answer>", p).answer == "15+7+3");
+  CHECK(score_countdown("nothing", p).answer.empty());
+}

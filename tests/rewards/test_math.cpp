@@ -175,3 +175,12 @@ TEST_CASE("bad, huge and hostile answers end as a verdict, never a throw or a ha
   }
   CHECK(n_scores == 5000);
 }
+
+TEST_CASE("the Score carries the answer read, in one canonical form for maj@k's vote", "[cpu][math]") {
+  using grpo::rewards::math::score_math;
+  const auto a = score_math("so \\boxed{\\frac{1}{2}}", "0.5"), b = score_math("the answer is 0.5", "0.5");
+  CHECK(!a.answer.empty());
+  CHECK(a.answer == b.answer);  // equal values vote together
+  CHECK(score_math("\\boxed{3}", "0.5").answer != a.answer);
+  CHECK(score_math("no answer here", "0.5").answer.empty());
+}

@@ -34,6 +34,7 @@ TEST_CASE("a mixture sums weighted components and takes the verifier's verdict",
   CHECK(s[0].verdict == Verdict::ok);
   CHECK(s[0].components.at("math") == 1.0);
   CHECK(s[0].components.at("format") == 1.0);
+  CHECK(s[0].answer == "4");  // the verifier's answer (maj@k votes on it)
   CHECK(s[1].value == Approx(1.0));
   CHECK(s[1].verdict == Verdict::ok);  // accuracy is the verifier's, not the shaped total
   CHECK(s[2].value == Approx(0.5));

@@ -1,0 +1,154 @@
+// The functions that tie the stages together, on a real (tiny) model: one GRPO step from the data stream through the
+// rollout, a reward mixture, advantages and the learner; and evaluate() with samples (records, pass@k curve, maj@k).
+// A stand-in verifier registered in the pool makes the rewards depend on the sampled text in a known way.
+#include "tests/catch_torch.h"
+
+#include <memory>
+
+#include "policy/tokenizer/char_tokenizer.h"
+#include "rl/evaluate.h"
+#include "rl/grpo_step.h"
+
+using namespace grpo;
+using namespace grpo::rl;
+
+namespace {
+
+// ok when the completion's first character is a digit; its answer is that character.
+rewards::Score first_digit(std::string_view completion, const rewards::Meta&) {
+  rewards::Score s;
+  s.answer = completion.empty() ? "" : std::string(1, completion[0]);
+  const bool digit = !completion.empty() && completion[0] >= '0' && completion[0] <= '9';
+  s.value = digit ? 1.0 : 0.0;
+  s.verdict = digit ? rewards::Verdict::ok : rewards::Verdict::wrong;
+  return s;
+}
+
+struct Setup {
+  std::shared_ptr<policy::CharTokenizer> tok = std::make_shared<policy::CharTokenizer>();
+  policy::Transformer model{nullptr};
+  data::DataConfig data_cfg;
+  std::unique_ptr<data::TaskData> data;
+  rewards::ScorePool pool;
+  rewards::RewardMixConfig mix;
+  Setup() {
+    policy::ModelConfig cfg = policy::model_preset("test-moe", tok->vocab_size());
+    cfg.initializer_range = 0.2;  // varied samples
+    model = policy::Transformer(cfg, 11);
+    data_cfg.source = "countdown";
+    data_cfg.prompt.prompt_field = "compact";
+    data_cfg.prompt.answer_field = "none";
+    data_cfg.eval_size = 8;
+    data = std::make_unique<data::TaskData>(data_cfg, *tok, policy::ChatTemplate::kPlain);
+    pool.add_checker("math", first_digit);  // stands in for the math verifier
+    mix.weights = {{"math", 1.0}, {"format", 0.5}};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages and one update", "[cpu]") {
+  Setup s;
+  GrpoConfig g;
+  g.prompts_per_step = 4;
+  g.group_size = 4;
+  g.samples_every = 1;
+  rollout::SamplingConfig sampling;
+  sampling.max_new_tokens = 8;
+  sampling.seed = 5;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 32;
+  rollout::RolloutEngine engine(s.model, s.tok, ec);
+  LearnerConfig lc;
+  lc.optim.lr = 1e-2;
+  Learner learner(s.model, lc);
+  data::TaskData::Stream stream(*s.data, 3);
+  GrpoContext ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner};
+  const at::Tensor before = s.model->embed_tokens->weight.clone();
+  GrpoStepResult r = grpo_step(ctx, 0);
+  const auto& m = r.metrics;
+  CHECK(m["step"] == 1);
+  // Every completion scored: the verdicts add up to B x G, and accuracy is the verifier's ok share.
+  int64_t n = 0;
+  for (auto it = m["verdicts"].begin(); it != m["verdicts"].end(); ++it) n += it.value().get<int64_t>();
+  CHECK(n == 16);
+  const double ok = m["verdicts"].value("ok", 0);
+  CHECK(m["accuracy"].get<double>() == Approx(ok / 16));
+  // The total is math + 0.5 * format per completion; the components are logged unweighted.
+  CHECK(m["reward_mean"].get<double>() ==
+        Approx(m["reward_components"]["math"].get<double>() + 0.5 * m["reward_components"]["format"].get<double>()));
+  REQUIRE(r.samples.size() == 4);  // one group, samples_every = 1
+  CHECK(r.samples[0]["prompt"].get<std::string>().size() == 13);
+  if (m["zero_variance_groups"].get<int64_t>() < 4) {
+    CHECK(m["learner_tokens"].get<int64_t>() > 0);
+    CHECK_FALSE(at::equal(before, s.model->embed_tokens->weight));  // the shared weights moved
+  }
+  // The next step draws the next prompts of the stream.
+  GrpoStepResult r2 = grpo_step(ctx, 1);
+  CHECK(r2.metrics["step"] == 2);
+}
+
+TEST_CASE("evaluate: greedy accuracy, avg@k with its standard error, pass@k curve, maj@k, one record per completion",
+          "[cpu]") {
+  Setup s;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 32;
+  rollout::RolloutEngine engine(s.model, s.tok, ec);
+  EvalConfig cfg;
+  cfg.samples = 4;
+  cfg.temperature = 1.0;
+  cfg.top_p = 1.0;
+  std::vector<nlohmann::json> records;
+  int64_t last_done = 0;
+  const auto& prompts = s.data->eval_sets()[0].prompts;
+  EvalResult r = evaluate(engine, s.pool, s.mix, "heldout", prompts, 8, cfg, 7,
+                          [&](const nlohmann::json& j) { records.push_back(j); },
+                          [&](int64_t done, int64_t total) {
+                            CHECK(total == 8 * 5);
+                            last_done = done;
+                          });
+  CHECK(r.n == 8);
+  CHECK(r.k == 4);
+  CHECK(last_done == 40);
+  REQUIRE(records.size() == 8 + 32);
+  // Recompute each figure from the records.
+  double greedy = 0, avg = 0, pass1 = 0, pass4 = 0, maj = 0;
+  for (size_t p = 0; p < 8; ++p) {
+    greedy += records[p]["verdict"] == "ok";
+    std::vector<std::string> answers;
+    std::vector<bool> correct;
+    int c = 0;
+    for (size_t j = 0; j < 4; ++j) {
+      const auto& rec = records[8 + p * 4 + j];
+      CHECK(rec["sample"] == static_cast<int64_t>(j));
+      CHECK(rec["index"] == static_cast<int64_t>(p));
+      c += rec["verdict"] == "ok";
+      answers.push_back(rec["answer"]);
+      correct.push_back(rec["verdict"] == "ok");
+    }
+    avg += c / 4.0;
+    pass1 += pass_at_k(4, c, 1);
+    pass4 += c > 0;
+    maj += majority_correct(answers, correct);
+  }
+  CHECK(r.accuracy == Approx(greedy / 8));
+  CHECK(r.avg_at_k == Approx(avg / 8));
+  CHECK(r.maj_at_k == Approx(maj / 8));
+  CHECK(r.pass_at_k == Approx(pass4 / 8));
+  REQUIRE(r.pass_curve.size() == 3);  // pass@1, @2, @4
+  CHECK(r.pass_curve[0].first == 1);
+  CHECK(r.pass_curve[0].second == Approx(pass1 / 8));
+  CHECK(r.pass_curve[0].second == Approx(r.avg_at_k));  // pass@1 estimates the same as avg@k
+  CHECK(r.avg_at_k_se >= 0);
+  // Scores with no answer to vote on: maj@k is not available (-1), not 0.
+  rewards::ScorePool no_answers;
+  no_answers.add_checker("math", [](std::string_view c, const rewards::Meta& m) {
+    rewards::Score x = first_digit(c, m);
+    x.answer.clear();
+    return x;
+  });
+  EvalResult q = evaluate(engine, no_answers, s.mix, "heldout", prompts, 8, cfg, 7);
+  CHECK(q.maj_at_k == -1);
+  CHECK(q.to_json()["maj_at_k"].is_null());
+  CHECK(q.avg_at_k == Approx(r.avg_at_k));  // same samples: the sampling stream depends only on the seed
+}
