@@ -22,8 +22,8 @@ struct Args {
     auto it = values.find(k);
     return it == values.end() ? fallback : it->second;
   }
-  // The value of --k as a count >= 1 (`fallback` when absent); anything else stops naming the flag.
-  int64_t get_count(const std::string& k, int64_t fallback, const char* cmd) const {
+  // The value of --k as an integer >= `min` (`fallback` when absent); anything else stops naming the flag.
+  int64_t get_integer(const std::string& k, int64_t fallback, const char* cmd, int64_t min = 0) const {
     if (!has(k)) return fallback;
     const std::string v = get(k);
     size_t used = 0;
@@ -33,8 +33,27 @@ struct Args {
     } catch (const std::exception&) {
       used = 0;
     }
-    GRPO_CHECK(used == v.size() && n >= 1, "grpo ", cmd, ": ", k, " needs a positive count, got '", v, "'");
+    GRPO_CHECK(used == v.size() && !v.empty() && n >= min, "grpo ", cmd, ": ", k, " needs ",
+               min == 1 ? "a positive count" : "an integer >= " + std::to_string(min), ", got '", v, "'");
     return n;
+  }
+  // The value of --k as a count >= 1.
+  int64_t get_count(const std::string& k, int64_t fallback, const char* cmd) const {
+    return get_integer(k, fallback, cmd, 1);
+  }
+  // The value of --k as a number (`fallback` when absent).
+  double get_number(const std::string& k, double fallback, const char* cmd) const {
+    if (!has(k)) return fallback;
+    const std::string v = get(k);
+    size_t used = 0;
+    double d = 0;
+    try {
+      d = std::stod(v, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    GRPO_CHECK(used == v.size() && !v.empty(), "grpo ", cmd, ": ", k, " needs a number, got '", v, "'");
+    return d;
   }
 };
 

@@ -44,34 +44,6 @@ constexpr const char* kHelp =
     "output lines: index (input line), sample, completion, token_ids, logprobs (log-softmax of the logits divided by\n"
     "the temperature; of the raw logits at temperature 0), finish_reason (stop | length); tokens/s on stderr.\n";
 
-double parse_number(const Args& a, const std::string& k, double fallback) {
-  if (!a.has(k)) return fallback;
-  const std::string v = a.get(k);
-  size_t used = 0;
-  double d = 0;
-  try {
-    d = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  GRPO_CHECK(used == v.size() && !v.empty(), "grpo generate: ", k, " needs a number, got '", v, "'");
-  return d;
-}
-
-int64_t parse_integer(const Args& a, const std::string& k, int64_t fallback) {
-  if (!a.has(k)) return fallback;
-  const std::string v = a.get(k);
-  size_t used = 0;
-  int64_t n = 0;
-  try {
-    n = std::stoll(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  GRPO_CHECK(used == v.size() && n >= 0, "grpo generate: ", k, " needs a non-negative integer, got '", v, "'");
-  return n;
-}
-
 }  // namespace
 
 int run_generate(int argc, char** argv) {
@@ -93,11 +65,11 @@ int run_generate(int argc, char** argv) {
   GRPO_CHECK(a.has("--model") && a.has("--prompts"), "grpo generate: --model and --prompts are required; usage: ",
              kUsage);
   rollout::SamplingConfig sampling;
-  sampling.temperature = parse_number(a, "--temperature", 1.0);
-  sampling.top_p = parse_number(a, "--top-p", 1.0);
-  sampling.top_k = parse_integer(a, "--top-k", 0);
-  sampling.max_new_tokens = parse_integer(a, "--max-new-tokens", 256);
-  sampling.seed = static_cast<uint64_t>(parse_integer(a, "--seed", 0));
+  sampling.temperature = a.get_number("--temperature", 1.0, "generate");
+  sampling.top_p = a.get_number("--top-p", 1.0, "generate");
+  sampling.top_k = a.get_integer("--top-k", 0, "generate");
+  sampling.max_new_tokens = a.get_count("--max-new-tokens", 256, "generate");
+  sampling.seed = static_cast<uint64_t>(a.get_integer("--seed", 0, "generate"));
   try {
     sampling.validate();
   } catch (const Error& e) {

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "kernels/check.h"
+#include "tests/temp_dir.h"
 #include "policy/tokenizer/bpe_tokenizer.h"
 #include "policy/tokenizer/gguf_vocab.h"
 #include "policy/tokenizer/pre_tokenizer.h"
@@ -24,18 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("grpo_bpe_" + std::to_string(::getpid()) + "_" + std::to_string(n++))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-  static inline int n = 0;
-};
+using TempDir = grpo::test::TempDir;
 
 // 256 byte tokens (ids 0..255 in byte order) plus the given merges; no regex split.
 BpeTokenizerSpec tiny_spec(const std::vector<std::pair<std::string, std::string>>& merges) {

@@ -4,21 +4,7 @@
 set -u
 grpo=$1
 recipe=$2/countdown-tiny.toml
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# expect_error NEEDLE ARGS...: exit status 2, exactly one line on stderr, containing NEEDLE.
-expect_error() {
-  local needle=$1 out rc
-  shift
-  out=$("$grpo" "$@" 2>&1 >/dev/null)
-  rc=$?
-  [ "$rc" -eq 2 ] || fail "exit status $rc (want 2) for: $*; output: $out"
-  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "more than one line for: $*: $out"
-  printf '%s' "$out" | grep -qF -- "$needle" || fail "message lacks '$needle': $out"
-  echo "ok: $out"
-}
+source "$(dirname "$0")/cli_lib.sh"
 
 expect_error "'rl.lrr'" sft "$recipe" rl.lrr=1e-4
 expect_error "'rl.group_size'" sft "$recipe" rl.group_size=2.5

@@ -9,24 +9,7 @@
 set -u
 grpo=$1
 models=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# expect_error NEEDLE... -- ARGS...: exit status 2, exactly one line on stderr, containing every NEEDLE.
-expect_error() {
-  local needles=() out rc n
-  while [ "$1" != "--" ]; do needles+=("$1"); shift; done
-  shift
-  out=$("$grpo" "$@" 2>&1 >/dev/null)
-  rc=$?
-  [ "$rc" -eq 2 ] || fail "exit status $rc (want 2) for: $*; output: $out"
-  [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] || fail "want one line on stderr for: $*: $out"
-  for n in "${needles[@]}"; do
-    printf '%s' "$out" | grep -qF -- "$n" || fail "message lacks '$n': $out"
-  done
-  echo "ok: $out"
-}
+source "$(dirname "$0")/cli_lib.sh"
 
 # write_char_tokenizer DIR: the tokenizer.json CharTokenizer::save writes, with the alphabet ' '..'|' (93 chars).
 write_char_tokenizer() {

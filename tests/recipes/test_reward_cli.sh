@@ -5,9 +5,7 @@
 # Usage: test_reward_cli.sh GRPO
 set -u
 grpo=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+source "$(dirname "$0")/cli_lib.sh"
 
 # Arrays, strings and numbers: one invalid_input line each with file:line, the other lines still scored.
 cat >"$work/shapes.jsonl" <<'JSONL'

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "kernels/check.h"
+#include "tests/temp_dir.h"
 #include "rl/data/dataset.h"
 
 using namespace grpo::rl::data;
@@ -15,18 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("grpo_data_" + std::to_string(::getpid()) + "_" + std::to_string(n++))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary) << text;
-    return (path / name).string();
-  }
-  static inline int n = 0;
-};
+using TempDir = grpo::test::TempDir;
 
 }  // namespace
 
