@@ -19,7 +19,7 @@
 namespace grpo::rl {
 
 struct RunConfig {
-  std::string out_dir = "runs/countdown-tiny";  // sft/ and grpo/ go under it
+  std::string out_dir = "runs/default";         // sft/ and grpo/ go under it
   int64_t seed = 1;                             // model init, data order, sampling streams (>= 0)
   std::string device = "cpu";                   // "cpu" or "cuda" / "cuda:N" (needs a CUDA LibTorch)
   int64_t threads = 0;                          // CPU threads (data-parallel workers with OpenBLAS); 0 = all cores

@@ -144,6 +144,8 @@ small=(run.out_dir="$work/run" model.preset=test-moe data.eval_size=50 sft.batch
        rl.prompts_per_step=4 rl.group_size=4 eval.every=0 run.save_every=2 run.keep_checkpoints=2)
 "$grpo" sft "$recipe" "${small[@]}" sft.steps=3 2>/dev/null || fail "sft failed"
 [ -f "$work/run/sft/checkpoints/step_000003/model.safetensors" ] || fail "no SFT checkpoint"
+expect_error "rl.micro_batch_tokens = 20 is shorter than one sequence" train "$recipe" "${small[@]}" \
+  run.out_dir="$work/mbt" model.path="$work/run/sft/checkpoints/step_000003" rl.micro_batch_tokens=20
 
 # Ctrl-C in the middle of GRPO.
 "$grpo" train "$recipe" "${small[@]}" rl.steps=100000 2>"$work/train.log" &
