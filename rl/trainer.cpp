@@ -273,8 +273,8 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
   policy::Policy& pol = start.policy;
   data::TaskData data = load_data(cfg, pol, /*with_train=*/true);
   data.check_responses();
-  for (const auto& line : data.report()) log(line);
   check_micro_batch(cfg, data, cfg.sampling.max_new_tokens);
+  for (const auto& line : data.report()) log(line);
   LearnerConfig lc = cfg.learner;
   lc.optim = cfg.sft.optim;
   Learner learner(pol.model, lc);
@@ -341,8 +341,8 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   });
   policy::Policy& pol = start.policy;
   data::TaskData data = load_data(cfg, pol, /*with_train=*/true);
-  for (const auto& line : data.report()) log(line);
   check_micro_batch(cfg, data, cfg.sampling.max_new_tokens);
+  for (const auto& line : data.report()) log(line);
   LearnerConfig lc = cfg.learner;
   lc.optim.total_steps = cfg.grpo.steps;
   Learner learner(pol.model, lc);
