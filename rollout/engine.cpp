@@ -35,12 +35,14 @@ RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const po
   GRPO_CHECK(cfg_.max_batch > 0, "rollout max_batch must be > 0, got ", cfg_.max_batch);
   GRPO_CHECK(cfg_.max_seq_len > 1, "rollout max_seq_len must be > 1, got ", cfg_.max_seq_len);
   GRPO_CHECK(cfg_.n_workers >= 1, "rollout n_workers must be >= 1, got ", cfg_.n_workers);
-  stop_ids_.push_back(tokenizer_->eos_id());
-  for (const std::string& s : cfg_.stop_tokens) {
-    const int64_t id = tokenizer_->token_to_id(s);
-    GRPO_CHECK(id >= 0, "rollout stop token '", s, "' is not a single token of this tokenizer; hint: stop tokens "
-               "must be special tokens such as </answer>");
-    stop_ids_.push_back(id);
+  eos_ids_ = cfg_.eos_ids.empty() ? std::vector<int64_t>{tokenizer_->eos_id()} : cfg_.eos_ids;
+  for (int64_t id : eos_ids_) {
+    GRPO_CHECK(id >= 0 && id < tokenizer_->vocab_size(), "rollout: EOS id ", id, " is outside the tokenizer's ",
+               tokenizer_->vocab_size(), " tokens");
+  }
+  for (const std::string& s : cfg_.stop) {
+    GRPO_CHECK(!s.empty(), "rollout.stop holds an empty string; hint: remove it");
+    stop_tail_tokens_ = std::max(stop_tail_tokens_, s.size() + 1);
   }
 }
 
@@ -48,12 +50,24 @@ namespace {
 double temperature_for_logprobs(const SamplingConfig& s) { return s.temperature > 0 ? s.temperature : 1.0; }
 }  // namespace
 
+bool RolloutEngine::completes_stop_string(const Sequence& seq) const {
+  if (cfg_.stop.empty()) return false;
+  // NOTE: every token decodes to at least one byte, so a stop string completed by the newest token lies within the
+  // last (its length + 1) tokens; it is checked at every step, so it cannot have been complete before.
+  const auto& ids = seq.completion.token_ids;
+  const size_t from = ids.size() > stop_tail_tokens_ ? ids.size() - stop_tail_tokens_ : 0;
+  const std::string tail = tokenizer_->decode(std::vector<int64_t>(ids.begin() + static_cast<long>(from), ids.end()));
+  for (const std::string& s : cfg_.stop) {
+    if (tail.find(s) != std::string::npos) return true;
+  }
+  return false;
+}
+
 bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, const SamplingConfig& sampling) {
   seq.completion.token_ids.push_back(token);
   seq.completion.logprobs.push_back(logprob);
   seq.last_token = token;
-  const bool stop = std::find(stop_ids_.begin(), stop_ids_.end(), token) != stop_ids_.end();
-  if (stop) {
+  if (std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end() || completes_stop_string(seq)) {
     seq.completion.finish_reason = FinishReason::stop;
     return true;
   }
@@ -69,9 +83,11 @@ bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, cons
 void RolloutEngine::finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out) {
   Completion& c = seq.completion;
   c.finish_reason = reason;
-  // The text keeps a stop token such as </answer> (the verifier reads it) but not EOS.
+  // The text keeps a stop string such as </answer> (the verifier reads it) but not EOS.
   std::vector<int64_t> body = c.token_ids;
-  if (reason == FinishReason::stop && !body.empty() && body.back() == tokenizer_->eos_id()) body.pop_back();
+  if (reason == FinishReason::stop && !body.empty() &&
+      std::find(eos_ids_.begin(), eos_ids_.end(), body.back()) != eos_ids_.end())
+    body.pop_back();
   c.text = tokenizer_->decode(body);
   c.policy_version = version_;
   out[seq.out_index] = std::move(c);

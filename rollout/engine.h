@@ -1,7 +1,7 @@
 // The rollout engine: samples G completions per prompt from the policy with a KV cache and continuous
 // batching (a finished sequence frees its cache slot for the next waiting one at once). Each prompt is
-// prefilled once per admission and its K/V copied to the slots of its samples. Returns each sampled token's
-// log-prob. It does not score, train or own the weights: the learner and the engine share one Transformer.
+// prefilled once per admission and its K/V copied to the slots of its samples. Stops at any EOS id, at a stop
+// string of any length, or at the token budget. Returns each sampled token's log-prob. It does not score, train or own the weights: the learner and the engine share one Transformer.
 #pragma once
 
 #include <memory>
@@ -19,7 +19,9 @@ struct EngineConfig {
   int64_t max_batch = 512;     // concurrent sequences (KV cache slots), split among the workers
   int64_t n_workers = 1;       // threads, each generating a contiguous share of the prompts with its own cache
   int64_t max_seq_len = 256;   // prompt + completion tokens a slot can hold
-  std::vector<std::string> stop_tokens;  // besides the tokenizer's EOS; each must be one token (e.g. "</answer>")
+  std::vector<std::string> stop;  // stop strings of any length ("</answer>"): a completion ends with the token that
+                                  // completes one in its decoded text, and keeps that token
+  std::vector<int64_t> eos_ids;   // the model's EOS ids (every one stops); empty = the tokenizer's eos_id()
 };
 
 struct GenerationStats {
@@ -45,6 +47,7 @@ class RolloutEngine {
   // stamped on completions.
   void set_policy_version(int64_t v) { version_ = v; }
   int64_t policy_version() const { return version_; }
+  int64_t max_batch() const { return cfg_.max_batch; }
 
  private:
   struct Sequence;
@@ -58,6 +61,8 @@ class RolloutEngine {
   void admit(Worker& w, std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
              const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
              std::vector<Completion>& out);
+  // Whether the newest token completed one of the stop strings.
+  bool completes_stop_string(const Sequence& seq) const;
   // Appends `token` (sampled with `logprob`) to seq; returns true when the sequence is finished.
   bool push_token(Sequence& seq, int64_t token, float logprob, const SamplingConfig& sampling);
   void finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out);
@@ -65,7 +70,8 @@ class RolloutEngine {
   policy::Transformer model_;
   std::shared_ptr<const policy::Tokenizer> tokenizer_;
   EngineConfig cfg_;
-  std::vector<int64_t> stop_ids_;  // EOS and the stop tokens
+  std::vector<int64_t> eos_ids_;
+  size_t stop_tail_tokens_ = 0;  // tokens decoded to look for a stop string (longest stop string's bytes + 1)
   std::vector<Worker> workers_;
   GenerationStats stats_;
   int64_t version_ = 0;
