@@ -5,7 +5,7 @@
 #include <cstring>
 #include <regex>
 
-#include "rewards/math/expr.h"
+#include "rewards/math/normalize.h"
 
 namespace grpo::rewards::math {
 namespace {
@@ -42,8 +42,13 @@ bool is_unit_word(std::string_view w, bool trailing) {
   return false;
 }
 
-// Is w (any case, spaces around) a unit text: "cm", " sq units", "miles per hour", "ft/s", "in^2"?
-bool is_unit(std::string w, bool trailing = false) {
+void replace_all(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+}
+
+}  // namespace
+
+bool is_unit(std::string w, bool trailing) {
   for (char& c : w) {
     const auto u = static_cast<unsigned char>(c);
     c = std::isspace(u) ? ' ' : static_cast<char>(std::tolower(u));
@@ -66,12 +71,6 @@ bool is_unit(std::string w, bool trailing = false) {
   }
   return n_words > 0;
 }
-
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
-}
-
-}  // namespace
 
 std::string normalize_answer(std::string_view latex) {
   // NOTE: std::regex recurses per character; answers past this size are returned untouched (the parser rejects

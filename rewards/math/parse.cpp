@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "rewards/math/expr.h"
+#include "rewards/math/normalize.h"
 
 namespace grpo::rewards::math {
 namespace {
