@@ -213,15 +213,24 @@ void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std
   save_model(model, &tokenizer, dir);
 }
 
+namespace {
+
+// Copies the side files (kSideFiles) found in `from` into `to`, keeping any `to` already has.
+void copy_side_files(const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  std::error_code ec;
+  for (const auto& f : kSideFiles) {
+    const fs::path src = fs::path(from) / f, dst = fs::path(to) / f;
+    if (fs::is_regular_file(src, ec) && !fs::exists(dst, ec)) fs::copy_file(src, dst);
+  }
+}
+
+}  // namespace
+
 void save_policy(const Policy& p, const std::string& dir) {
   save_model(p.model, p.tokenizer.get(), dir);
   std::error_code ec;
-  if (!p.source_dir.empty()) {
-    for (const auto& f : kSideFiles) {
-      const fs::path src = fs::path(p.source_dir) / f, dst = fs::path(dir) / f;
-      if (fs::is_regular_file(src, ec) && !fs::exists(dst, ec)) fs::copy_file(src, dst);
-    }
-  }
+  copy_side_files(p.source_dir, dir);
   if (!fs::exists(fs::path(dir) / "generation_config.json", ec)) {
     nlohmann::json g = {{"_from_model_config", true}};
     if (p.config.bos_token_id >= 0) g["bos_token_id"] = p.config.bos_token_id;
@@ -268,12 +277,7 @@ void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, con
                        uint64_t max_shard_bytes, const std::string& side_files_from) {
   write_dir_atomic(dir, [&](const std::string& tmp) {
     save_model(model, tokenizer, tmp, max_shard_bytes);
-    if (side_files_from.empty()) return;
-    std::error_code ec;
-    for (const auto& f : kSideFiles) {
-      const fs::path src = fs::path(side_files_from) / f;
-      if (fs::is_regular_file(src, ec) && !fs::exists(fs::path(tmp) / f, ec)) fs::copy_file(src, fs::path(tmp) / f);
-    }
+    copy_side_files(side_files_from, tmp);
   });
 }
 

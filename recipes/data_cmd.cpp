@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
+#include "policy/tokenizer/tokenizer_files.h"
+#include "recipes/cli_args.h"
 #include "recipes/recipe.h"
 #include "rl/data/task_data.h"
 
@@ -54,13 +56,9 @@ int run_data(int argc, char** argv) {
       if (a == "--out") {
         out_dir = v;
       } else {
-        size_t used = 0;
-        try {
-          n = std::stoll(v, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        GRPO_CHECK(used == v.size() && n >= 0, "grpo data: --n needs a count, got '", v, "'");
+        Args flag;
+        flag.values["--n"] = v;
+        n = flag.get_integer("--n", n, "data");
       }
     } else if (recipe_path.empty() && a.find('=') == std::string::npos) {
       recipe_path = a;
@@ -82,9 +80,10 @@ int run_data(int argc, char** argv) {
   for (const auto& line : data.report()) std::fprintf(stderr, "%s\n", line.c_str());
   if (action == "show") {
     if (with_train) {
-      rl::data::TaskData::Stream stream(data, static_cast<uint64_t>(cfg.run.seed));
+      // The draws `grpo train` makes first, in its order.
+      rl::data::TaskData::Stream stream(data, rl::stream_seed(cfg, "grpo"));
       for (int64_t i = 0; i < n && i < static_cast<int64_t>(data.train_size()); ++i) {
-        show_prompt(str("train draw ", i).c_str(), stream.prompt(i));
+        show_prompt(str("grpo draw ", i).c_str(), stream.prompt(i));
       }
     }
     for (const auto& set : data.eval_sets()) show_prompt(str("eval ", set.name, " [0]").c_str(), set.prompts.front());
@@ -93,11 +92,9 @@ int run_data(int argc, char** argv) {
   std::filesystem::create_directories(out_dir);
   auto write = [&](const std::string& name, const std::vector<rl::data::Record>& records) {
     const std::string path = out_dir + "/" + name + ".jsonl";
-    std::ofstream out(path + ".tmp");
-    for (const auto& r : records) out << r.fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    out.close();
-    GRPO_CHECK(out.good(), "grpo data export: writing ", path, " failed; hint: check free space");
-    std::filesystem::rename(path + ".tmp", path);
+    std::string text;
+    for (const auto& r : records) text += r.fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    policy::write_text_file(path, text);  // atomic: a failure leaves no partial file
     std::fprintf(stderr, "wrote %s (%zu records)\n", path.c_str(), records.size());
   };
   if (with_train) write("train", data.train_records());

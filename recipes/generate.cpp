@@ -14,6 +14,7 @@
 
 #include "kernels/check.h"
 #include "policy/tokenizer/chat_template.h"
+#include "policy/tokenizer/tokenizer_files.h"
 #include "policy/weights.h"
 #include "recipes/cli_args.h"
 #include "rl/data/dataset.h"
@@ -41,7 +42,8 @@ constexpr const char* kHelp =
     "  --chat-template NAME for \"messages\": auto (the checkpoint's, default), qwen2, qwen2.5, qwen3, deepseek-r1,\n"
     "                       llama3 or plain (the contents joined)\n"
     "  --output FILE        write the completions here instead of stdout\n"
-    "output lines: index (input line), sample, completion, token_ids, logprobs (log-softmax of the logits divided by\n"
+    "output lines: index (the prompt's position in the file, 0-based, blank lines skipped), sample, completion,\n"
+    "token_ids, logprobs (log-softmax of the logits divided by\n"
     "the temperature; of the raw logits at temperature 0), finish_reason (stop | length); tokens/s on stderr.\n";
 
 }  // namespace
@@ -116,7 +118,11 @@ int run_generate(int argc, char** argv) {
       }
       GRPO_CHECK(*chat != policy::ChatTemplate::kPlain, r.origin, ": \"messages\" need a chat template and ",
                  a.get("--model"), " has none; hint: pass --chat-template NAME, or give \"prompt\" text");
-      p.text = policy::render_chat(*chat, m);
+      try {
+        p.text = policy::render_chat(*chat, m);
+      } catch (const Error& e) {
+        GRPO_FAIL(r.origin, ": \"messages\": ", e.what());
+      }
       p.token_ids = pol.tokenizer->encode(p.text);
     } else if (const auto* text = rl::data::find_field(r.fields, "prompt")) {
       GRPO_CHECK(text->is_string(), r.origin, ": \"prompt\" must be a string (use \"messages\" for a conversation)");
@@ -140,26 +146,17 @@ int run_generate(int argc, char** argv) {
   std::vector<rollout::Completion> out = engine.generate(prompts, n, sampling);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  std::ofstream file;
-  if (a.has("--output")) {
-    file.open(a.get("--output") + ".tmp", std::ios::binary | std::ios::trunc);
-    GRPO_CHECK(file.good(), "grpo generate: cannot write ", a.get("--output"));
-  }
+  std::string text;
   for (const auto& c : out) {
     const nlohmann::json j = {{"index", c.prompt_id},          {"sample", c.sample_index}, {"completion", c.text},
                               {"token_ids", c.token_ids},      {"logprobs", c.logprobs},
                               {"finish_reason", rollout::finish_reason_name(c.finish_reason)}};
-    const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-    if (file.is_open()) {
-      file << line;
-    } else {
-      std::fwrite(line.data(), 1, line.size(), stdout);
-    }
+    text += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
-  if (file.is_open()) {
-    file.close();
-    GRPO_CHECK(file.good(), "grpo generate: writing ", a.get("--output"), " failed; hint: check free space");
-    std::rename((a.get("--output") + ".tmp").c_str(), a.get("--output").c_str());
+  if (a.has("--output")) {
+    policy::write_text_file(a.get("--output"), text);  // atomic: a failure leaves no partial file
+  } else {
+    std::fwrite(text.data(), 1, text.size(), stdout);
   }
   const auto& st = engine.last_stats();
   std::fprintf(stderr, "generate: %zu prompts x %lld samples, %lld tokens in %.2f s (%.0f tokens/s)\n", prompts.size(),

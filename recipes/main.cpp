@@ -60,8 +60,8 @@ const char* recipe_command_help(const std::string& cmd) {
 void check_resume(const grpo::recipes::Recipe& recipe, const std::string& phase) {
   const grpo::rl::TrainConfig& cfg = recipe.cfg;
   if (!cfg.run.resume || cfg.run.allow_config_change) return;
-  const std::string prev = grpo::rl::phase_dir(cfg, phase) + "/config.toml";
-  if (!std::filesystem::exists(prev)) return;
+  const std::string prev = grpo::rl::latest_config(grpo::rl::phase_dir(cfg, phase));
+  if (prev.empty()) return;
   const std::vector<std::string> changed = recipe.changed_keys(prev);
   std::string keys;
   for (const auto& k : changed) keys += (keys.empty() ? "" : ", ") + k;

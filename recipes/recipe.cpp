@@ -33,7 +33,8 @@ void Recipe::bind() {
 
   s.add("model.path", &cfg.model.path, "Hugging Face checkpoint directory to start from, or \"sft\": this run's newest SFT "
         "checkpoint");
-  s.add("model.preset", &cfg.model.preset, "fresh model of `grpo sft` with sft.init = preset: tiny-moe or test-moe");
+  s.add("model.preset", &cfg.model.preset, "fresh model of `grpo sft` with sft.init = preset: tiny-moe, test-moe, "
+        "tiny-qwen2, tiny-qwen3, tiny-qwen3-moe or tiny-llama");
   s.add("model.tokenizer", &cfg.model.tokenizer, "the fresh model's tokenizer: char, or a tokenizer directory or file");
 
   rl::data::DataConfig& d = cfg.data;

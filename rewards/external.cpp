@@ -87,7 +87,8 @@ Score parse_answer(const std::string& line) {
 }  // namespace
 
 struct ExternalReward::Process {
-  pid_t pid = -1;
+  pid_t pid = -1;   // the shell, while not reaped
+  pid_t pgid = -1;  // its process group (the shell's pid): whatever it started, killed with it
   int to_child = -1, from_child = -1;
   std::string buffer;  // bytes read past the last answer line
 
@@ -96,8 +97,10 @@ struct ExternalReward::Process {
     if (to_child >= 0) ::close(to_child);
     if (from_child >= 0) ::close(from_child);
     to_child = from_child = -1;
+    // NOTE: the group is killed even when the shell itself has exited: a program it started in the background must
+    // not outlive the restart.
+    if (pgid > 0) ::kill(-pgid, SIGKILL);
     if (pid > 0) {
-      ::kill(-pid, SIGKILL);  // the whole group: a shell and whatever it started
       ::kill(pid, SIGKILL);
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -133,7 +136,7 @@ Score ExternalReward::score(std::string_view completion, const Meta& meta) {
   nlohmann::json m = nlohmann::json::object();
   std::string prompt;
   for (const auto& [k, v] : meta) {
-    if (k == cfg_.prompt_meta_key) {
+    if (k == kPromptMetaKey) {
       prompt = v;
     } else {
       m[k] = v;
@@ -176,8 +179,10 @@ Score ExternalReward::exchange(const std::string& line) {
     p->from_child = out_pipe[0];
     if (rc != 0) {
       p->pid = -1;
+      p->pgid = -1;
       return make_score(Verdict::internal_error, 0, "external reward: cannot start /bin/sh: " + std::string(std::strerror(rc)));
     }
+    p->pgid = p->pid;  // POSIX_SPAWN_SETPGROUP with 0: the child leads a new group
     ::fcntl(p->to_child, F_SETFL, O_NONBLOCK);
     ::fcntl(p->from_child, F_SETFL, O_NONBLOCK);
     if (starts_++ > 0) ++restarts_;
@@ -216,7 +221,14 @@ Score ExternalReward::exchange(const std::string& line) {
       std::string answer = p.buffer.substr(0, nl);
       p.buffer.erase(0, nl + 1);
       if (!answer.empty() && answer.back() == '\r') answer.pop_back();
-      return parse_answer(answer);
+      Score s = parse_answer(answer);
+      if (s.verdict == Verdict::internal_error) {
+        // NOTE: a line that is not an answer (a banner, a debug print) would shift every later answer onto the wrong
+        // request; restarting keeps requests and answers in step.
+        proc_.reset();
+        s.detail += "; the program was restarted";
+      }
+      return s;
     }
     if (p.buffer.size() > kMaxAnswerBytes) {
       proc_.reset();

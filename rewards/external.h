@@ -2,8 +2,9 @@
 // it reads one JSON line {"prompt": ..., "completion": ..., "meta": {...}} on stdin and answers one line on stdout:
 // a number (the reward; verdict ok when > 0, wrong otherwise) or a JSON object {"reward": x, "verdict": "ok" |
 // "wrong" | ..., "detail": "..."}. Each request has a deadline. A crash, a hang past the deadline or a line that is
-// neither becomes a Score with a verdict and a message, and the program is restarted for the next request: never a
-// stalled or dead run. Not a sandbox: the program runs as the user, like a TRL reward function.
+// neither becomes a Score with a verdict and a message, and the program (its whole process group) is restarted for
+// the next request, so answers never shift onto the wrong request: never a stalled or dead run. Not a sandbox: the
+// program runs as the user, like a TRL reward function.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +17,12 @@
 
 namespace grpo::rewards {
 
+// The meta key that carries the prompt text to the program (sent as "prompt", not inside "meta").
+constexpr const char* kPromptMetaKey = "__prompt";
+
 struct ExternalRewardConfig {
   std::string command;           // run with /bin/sh -c in the working directory; "" = none
   double timeout_seconds = 30;   // per request, from writing the line to reading the answer
-  std::string prompt_meta_key = "__prompt";  // meta key holding the prompt text (sent as "prompt", not in "meta")
 };
 
 class ExternalReward {
@@ -29,7 +32,7 @@ class ExternalReward {
   ExternalReward(const ExternalReward&) = delete;
   ExternalReward& operator=(const ExternalReward&) = delete;
 
-  // Thread-safe: requests are serialised over the one process. The prompt text is meta[cfg.prompt_meta_key].
+  // Thread-safe: requests are serialised over the one process. The prompt text is meta[kPromptMetaKey].
   Score score(std::string_view completion, const Meta& meta);
   int64_t restarts() const { return restarts_; }  // times the program had to be started again
 

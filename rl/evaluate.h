@@ -22,7 +22,8 @@ struct EvalConfig {
   double temperature = 0.6;      // of the k samples (DeepSeek-R1's evaluation protocol: 0.6)
   double top_p = 0.95;           // of the k samples (DeepSeek-R1: 0.95)
   int64_t bootstrap = 1000;      // resamples of the prompts for avg@k's standard error
-  std::string model = "latest";  // `grpo eval`: "sft", "grpo", "latest" (grpo if any, else sft) or a checkpoint path
+  std::string model = "latest";  // `grpo eval`: "sft", "grpo", "latest" (grpo if any, else sft), "model" (model.path)
+                                 // or a checkpoint path
   std::string output_dir;        // `grpo eval`: one <set>.jsonl of completions with verdicts ("" = <out_dir>/eval)
   void validate() const;
 };

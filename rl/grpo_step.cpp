@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "kernels/check.h"
+#include "rewards/external.h"
 #include "rl/batch.h"
 #include "rl/metrics.h"
 
@@ -153,12 +154,12 @@ std::vector<rewards::Score> score_completions(rewards::ScorePool& pool, const re
                                               int64_t n_samples, int64_t max_new_tokens) {
   GRPO_CHECK(completions.size() == prompts.size() * static_cast<size_t>(n_samples), "score_completions: ",
              completions.size(), " completions for ", prompts.size(), " prompts x ", n_samples);
-  // The external program also gets the prompt text (rewards::ExternalRewardConfig::prompt_meta_key).
+  // The external program also gets the prompt text.
   std::vector<rewards::Meta> with_prompt;
   if (reward.weights.count(rewards::kExternalComponent)) {
     for (const auto& p : prompts) {
       with_prompt.push_back(p.meta);
-      with_prompt.back()["__prompt"] = p.text;
+      with_prompt.back()[rewards::kPromptMetaKey] = p.text;
     }
   }
   std::vector<rewards::MixRequest> req;

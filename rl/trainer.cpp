@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -14,6 +15,8 @@
 
 #include "kernels/check.h"
 #include "policy/tokenizer/char_tokenizer.h"
+#include "policy/tokenizer/chat_template.h"
+#include "policy/tokenizer/tokenizer_files.h"
 #include "policy/weights.h"
 #include "rl/batch.h"
 #include "rl/checkpoint.h"
@@ -35,10 +38,29 @@ void RunConfig::validate() const {
 
 std::string phase_dir(const TrainConfig& cfg, const std::string& phase) { return cfg.run.out_dir + "/" + phase; }
 
+uint64_t stream_seed(const TrainConfig& cfg, const std::string& phase) {
+  GRPO_CHECK(phase == "sft" || phase == "grpo", "stream_seed: unknown phase '", phase, "'");
+  constexpr uint64_t kSftSalt = 0x5f7, kGrpoSalt = 0x6e70;
+  return static_cast<uint64_t>(cfg.run.seed) ^ (phase == "sft" ? kSftSalt : kGrpoSalt);
+}
+
+std::string latest_config(const std::string& dir) {
+  std::error_code ec;
+  std::string best;
+  if (fs::is_directory(dir, ec)) {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      // config.resume-NNN-...: the zero-padded segment number orders them.
+      if (name.rfind("config.resume-", 0) == 0 && (best.empty() || name > fs::path(best).filename().string()))
+        best = e.path().string();
+    }
+  }
+  if (!best.empty()) return best;
+  return fs::exists(fs::path(dir) / "config.toml", ec) ? dir + "/config.toml" : "";
+}
+
 namespace {
 
-constexpr uint64_t kSftSalt = 0x5f7;
-constexpr uint64_t kGrpoSalt = 0x6e70;
 
 // Writes each line to stderr and appends it to <dir>/log.txt.
 class RunLog {
@@ -104,19 +126,31 @@ at::Device setup_device(TrainConfig& cfg) {
 }
 
 // Creates the phase directory; refuses to mix a fresh run into old checkpoints unless told to. A fresh run writes
-// config.toml; a resumed segment keeps it and writes config.resume-step_<N>.toml beside it.
+// config.toml; a resumed segment keeps it and writes config.resume-<NNN>-step_<N>.toml beside it (NNN counts the
+// segments, so resuming twice from one checkpoint keeps both).
 void prepare_run_dir(const std::string& dir, const RunConfig& run, const std::string& resolved_toml) {
   fs::create_directories(dir);
   const auto last = latest_checkpoint(dir);
   std::string config_name = "config.toml";
+  auto remove_resume_configs = [&] {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      if (e.path().filename().string().rfind("config.resume-", 0) == 0) fs::remove(e.path());
+    }
+  };
   if (!run.resume && last) {
     GRPO_CHECK(run.overwrite, dir, " already holds checkpoints; hint: pass run.resume=true to continue, "
                "run.overwrite=true to start over, or choose another run.out_dir");
     for (const char* f : {"checkpoints", "metrics.jsonl", "samples.jsonl", "log.txt"}) fs::remove_all(fs::path(dir) / f);
+    remove_resume_configs();
   } else if (!run.resume) {
     for (const char* f : {"metrics.jsonl", "samples.jsonl"}) fs::remove_all(fs::path(dir) / f);
+    remove_resume_configs();
   } else if (last && fs::exists(fs::path(dir) / "config.toml")) {
-    config_name = "config.resume-" + fs::path(*last).filename().string() + ".toml";
+    int n = 1;
+    for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().rfind("config.resume-", 0) == 0;
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%03d", n);
+    config_name = str("config.resume-", buf, "-", fs::path(*last).filename().string(), ".toml");
   }
   std::ofstream out(dir + "/" + config_name);
   out << resolved_toml;
@@ -168,25 +202,25 @@ data::TaskData load_data(const TrainConfig& cfg, const policy::Policy& pol, bool
 // The rollout engine's settings for this policy and data: its EOS ids, and a KV cache long enough for the longest
 // prompt plus the token budget (rollout.max_seq_len = 0), so no completion is cut short by the cache.
 rollout::EngineConfig engine_config(const TrainConfig& cfg, const policy::Policy& pol, const data::TaskData& data,
-                                    int64_t max_new_tokens, RunLog* log) {
+                                    int64_t max_new_tokens, const std::function<void(const std::string&)>& warn) {
   rollout::EngineConfig e = cfg.engine;
   e.eos_ids = pol.eos_ids;
   const int64_t need = data.longest_prompt() + max_new_tokens + 1;
   if (e.max_seq_len <= 0) {
     e.max_seq_len = need;
-  } else if (e.max_seq_len < need && log != nullptr) {
-    (*log)(str("warning: rollout.max_seq_len = ", e.max_seq_len, " is shorter than the longest prompt (",
+  } else if (e.max_seq_len < need) {
+    warn(str("warning: rollout.max_seq_len = ", e.max_seq_len, " is shorter than the longest prompt (",
                data.longest_prompt(), " tokens) plus rollout.max_new_tokens (", max_new_tokens,
                "): such completions end early with finish_reason length; hint: set rollout.max_seq_len = 0 (auto)"));
   }
   return e;
 }
 
-// rl.micro_batch_tokens must hold the longest sequence (prompt + completion budget) in one forward pass.
+// rl.micro_batch_tokens must hold the longest training sequence (prompt + completion budget) in one forward pass.
 void check_micro_batch(const TrainConfig& cfg, const data::TaskData& data, int64_t completion_tokens) {
-  const int64_t longest = data.longest_prompt() + completion_tokens;
+  const int64_t longest = data.longest_train_prompt() + completion_tokens;
   GRPO_CHECK(cfg.learner.micro_batch_tokens >= longest, "rl.micro_batch_tokens = ", cfg.learner.micro_batch_tokens,
-             " is shorter than one sequence (longest prompt ", data.longest_prompt(), " + ", completion_tokens,
+             " is shorter than one sequence (longest prompt ", data.longest_train_prompt(), " + ", completion_tokens,
              " completion tokens = ", longest, "); hint: raise rl.micro_batch_tokens or lower data.max_prompt_tokens");
 }
 
@@ -201,6 +235,11 @@ std::string eval_summary(const EvalResult& e) {
     s += buf;
     if (e.maj_at_k >= 0) {
       std::snprintf(buf, sizeof(buf), ", maj@%lld %.3f", static_cast<long long>(e.k), e.maj_at_k);
+      s += buf;
+    }
+    s += "; pass@k curve";
+    for (const auto& [k, v] : e.pass_curve) {
+      std::snprintf(buf, sizeof(buf), " %lld:%.3f", static_cast<long long>(k), v);
       s += buf;
     }
   }
@@ -273,15 +312,17 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
   policy::Policy& pol = start.policy;
   data::TaskData data = load_data(cfg, pol, /*with_train=*/true);
   data.check_responses();
-  check_micro_batch(cfg, data, cfg.sampling.max_new_tokens);
   for (const auto& line : data.report()) log(line);
+  // A target ends the assistant turn the way the chat template writes it (ChatML: <|im_end|>\n), or with EOS.
+  const std::string turn_end = policy::assistant_turn_end(data.renderer().chat_template());
   LearnerConfig lc = cfg.learner;
   lc.optim = cfg.sft.optim;
   Learner learner(pol.model, lc);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
-  rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens, &log));
+  rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens,
+                                                                        [&log](const std::string& w) { log(w); }));
   auto pool = make_pool(cfg);
-  data::TaskData::Stream stream(data, seed ^ kSftSalt);
+  data::TaskData::Stream stream(data, stream_seed(cfg, "sft"));
   JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
   log(str("sft: ", data.train_size(), " training prompts; model ", pol.config.n_params(), " parameters (",
           pol.config.n_active_params(), " active); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
@@ -297,8 +338,12 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
       const int64_t draw = step * B + i;
       prompts.push_back(stream.prompt(draw));
       std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(draw));
-      targets.push_back(pol.tokenizer->encode(stream.response(draw, rng)));
-      targets.back().push_back(eos);
+      targets.push_back(pol.tokenizer->encode(stream.response(draw, rng) + turn_end));
+      if (turn_end.empty()) targets.back().push_back(eos);
+      const int64_t len = static_cast<int64_t>(prompts.back().token_ids.size() + targets.back().size());
+      GRPO_CHECK(len <= cfg.learner.micro_batch_tokens, "sft: draw ", draw, " is ", len, " tokens (prompt ",
+                 prompts.back().token_ids.size(), " + response ", targets.back().size(), "), longer than "
+                 "rl.micro_batch_tokens = ", cfg.learner.micro_batch_tokens, "; hint: raise rl.micro_batch_tokens");
     }
     std::vector<SequenceParts> parts;
     for (int64_t i = 0; i < B; ++i) parts.push_back({&prompts[i].token_ids, &targets[i], nullptr, 0.0f});
@@ -345,16 +390,20 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   for (const auto& line : data.report()) log(line);
   LearnerConfig lc = cfg.learner;
   lc.optim.total_steps = cfg.grpo.steps;
+  // One source of truth: the learner (and the reference model) score tokens at the temperature the rollout sampled
+  // them at (a greedy rollout reports raw log-probs), so the first ratio of an update is 1.
+  lc.temperature = cfg.sampling.temperature > 0 ? cfg.sampling.temperature : 1.0;
   Learner learner(pol.model, lc);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
-  rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens, &log));
+  rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens,
+                                                                        [&log](const std::string& w) { log(w); }));
   engine.set_policy_version(start.step);
   auto pool = make_pool(cfg);
-  data::TaskData::Stream stream(data, seed ^ kGrpoSalt);
+  data::TaskData::Stream stream(data, stream_seed(cfg, "grpo"));
   rollout::SamplingConfig sampling = cfg.sampling;
-  sampling.seed = seed ^ kGrpoSalt;
+  sampling.seed = stream_seed(cfg, "grpo");
   GrpoContext ctx{cfg.grpo, sampling, cfg.reward, stream, *pol.tokenizer, engine, *pool, learner};
-  ctx.temperature = cfg.learner.temperature;
+  ctx.temperature = lc.temperature;
   ctx.micro_batch_tokens = cfg.learner.micro_batch_tokens;
   ctx.device = device;
   if (cfg.learner.loss.kl_coef > 0) {
@@ -487,7 +536,8 @@ EvalRun run_eval(const TrainConfig& config) {
   GRPO_CHECK(!data.eval_sets().empty(), "grpo eval: no evaluation sets; hint: set data.eval to one or more files");
   for (const auto& line : data.report()) std::fprintf(stderr, "%s\n", line.c_str());
   rollout::RolloutEngine engine(pol.model, pol.tokenizer,
-                                engine_config(cfg, pol, data, cfg.sampling.max_new_tokens, nullptr));
+                                engine_config(cfg, pol, data, cfg.sampling.max_new_tokens,
+                                              [](const std::string& w) { std::fprintf(stderr, "%s\n", w.c_str()); }));
   auto pool = make_pool(cfg);
   run.output_dir = cfg.eval.output_dir.empty() ? cfg.run.out_dir + "/eval" : cfg.eval.output_dir;
   fs::create_directories(run.output_dir);
@@ -503,6 +553,10 @@ EvalRun run_eval(const TrainConfig& config) {
     std::fprintf(stderr, "%s; completions in %s\n", eval_summary(r).c_str(), file.c_str());
     run.results.push_back(std::move(r));
   }
+  // Every figure of every set (the pass@k curve included) beside the completions.
+  nlohmann::json summary = {{"checkpoint", run.checkpoint}, {"sets", nlohmann::json::array()}};
+  for (const auto& r : run.results) summary["sets"].push_back(r.to_json());
+  policy::write_text_file(run.output_dir + "/summary.json", summary.dump(2) + "\n");
   return run;
 }
 

@@ -76,6 +76,11 @@ EvalRun run_eval(const TrainConfig& cfg);
 
 // The directory of a phase ("sft" or "grpo") of a run.
 std::string phase_dir(const TrainConfig& cfg, const std::string& phase);
+// The config the phase's newest segment ran with: the last config.resume-*.toml written, else config.toml; "" when
+// the phase has none.
+std::string latest_config(const std::string& dir);
+// The seed of a phase's training draws and sampling streams (run.seed mixed with the phase).
+uint64_t stream_seed(const TrainConfig& cfg, const std::string& phase);
 
 // The tokenizer and chat template prompts are rendered with, without loading any weights: model.path's (for "sft",
 // the newest SFT checkpoint once there is one), else model.tokenizer's. For `grpo data`.

@@ -2,6 +2,7 @@
 #include "rollout/engine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include <c10/core/InferenceMode.h>
@@ -40,9 +41,24 @@ RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const po
     GRPO_CHECK(id >= 0 && id < tokenizer_->vocab_size(), "rollout: EOS id ", id, " is outside the tokenizer's ",
                tokenizer_->vocab_size(), " tokens");
   }
+  bool last_is_space = false;
+  std::string last_bytes;
   for (const std::string& s : cfg_.stop) {
     GRPO_CHECK(!s.empty(), "rollout.stop holds an empty string; hint: remove it");
     stop_tail_tokens_ = std::max(stop_tail_tokens_, s.size() + 1);
+    last_bytes += s.back();
+    last_is_space = last_is_space || std::isspace(static_cast<unsigned char>(s.back()));
+  }
+  // NOTE: a stop string completed by the newest token ends with a byte of that token, so only tokens whose text
+  // holds one of the stop strings' last bytes need the decode of the tail. A token's text alone can lose a leading
+  // space (sentencepiece), so stop strings ending in whitespace check every token.
+  if (!cfg_.stop.empty() && !last_is_space) {
+    const int64_t V = tokenizer_->vocab_size();
+    may_end_stop_.assign(static_cast<size_t>(V), false);
+    for (int64_t id = 0; id < V; ++id) {
+      may_end_stop_[static_cast<size_t>(id)] =
+          tokenizer_->decode({id}).find_first_of(last_bytes) != std::string::npos;
+    }
   }
 }
 
@@ -52,9 +68,10 @@ double temperature_for_logprobs(const SamplingConfig& s) { return s.temperature 
 
 bool RolloutEngine::completes_stop_string(const Sequence& seq) const {
   if (cfg_.stop.empty()) return false;
+  const auto& ids = seq.completion.token_ids;
+  if (!may_end_stop_.empty() && !may_end_stop_[static_cast<size_t>(ids.back())]) return false;
   // NOTE: every token decodes to at least one byte, so a stop string completed by the newest token lies within the
   // last (its length + 1) tokens; it is checked at every step, so it cannot have been complete before.
-  const auto& ids = seq.completion.token_ids;
   const size_t from = ids.size() > stop_tail_tokens_ ? ids.size() - stop_tail_tokens_ : 0;
   const std::string tail = tokenizer_->decode(std::vector<int64_t>(ids.begin() + static_cast<long>(from), ids.end()));
   for (const std::string& s : cfg_.stop) {

@@ -1,7 +1,8 @@
-// The rollout engine: samples G completions per prompt from the policy with a KV cache and continuous
-// batching (a finished sequence frees its cache slot for the next waiting one at once). Each prompt is
-// prefilled once per admission and its K/V copied to the slots of its samples. Stops at any EOS id, at a stop
-// string of any length, or at the token budget. Returns each sampled token's log-prob. It does not score, train or own the weights: the learner and the engine share one Transformer.
+// The rollout engine: samples G completions per prompt from the policy with a KV cache and continuous batching (a
+// finished sequence frees its cache slot for the next waiting one at once). Each prompt is prefilled once per
+// admission and its K/V copied to the slots of its samples. Stops at any EOS id, at a stop string of any length, or
+// at the token budget. Returns each sampled token's log-prob. It does not score, train or own the weights: the
+// learner and the engine share one Transformer.
 #pragma once
 
 #include <memory>
@@ -72,6 +73,7 @@ class RolloutEngine {
   EngineConfig cfg_;
   std::vector<int64_t> eos_ids_;
   size_t stop_tail_tokens_ = 0;  // tokens decoded to look for a stop string (longest stop string's bytes + 1)
+  std::vector<bool> may_end_stop_;  // per token id: its text holds the last byte of a stop string (empty: check all)
   std::vector<Worker> workers_;
   GenerationStats stats_;
   int64_t version_ = 0;

@@ -320,6 +320,17 @@ std::vector<ChatMessage> parse_chat_messages(const nlohmann::json& messages) {
   return out;
 }
 
+std::string assistant_turn_end(ChatTemplate t) {
+  if (t == ChatTemplate::kPlain) return "";
+  const std::string marker = "\x01";
+  ChatOptions opt;
+  opt.add_generation_prompt = false;
+  const std::string text = render_chat(t, {{"user", "u"}, {"assistant", marker}}, opt);
+  const auto at = text.rfind(marker);
+  GRPO_CHECK(at != std::string::npos, "chat template '", chat_template_name(t), "' dropped the assistant message");
+  return text.substr(at + marker.size());
+}
+
 std::optional<ChatTemplate> recognize_chat_template(std::string_view jinja) {
   if (contains(jinja, "<｜Assistant｜>")) return ChatTemplate::kDeepSeekR1;
   if (contains(jinja, "<|start_header_id|>")) return ChatTemplate::kLlama3;

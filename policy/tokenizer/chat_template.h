@@ -51,6 +51,10 @@ std::string_view chat_template_name(ChatTemplate t);
 // their own header by llama3.
 std::string render_chat(ChatTemplate t, const std::vector<ChatMessage>& messages, const ChatOptions& opt = {});
 
+// What the template writes after an assistant message's content (ChatML: "<|im_end|>\n", llama3: "<|eot_id|>");
+// "" for plain. SFT targets end with it, so a fine-tuned model ends its turn the way the template reads it.
+std::string assistant_turn_end(ChatTemplate t);
+
 // The template whose Jinja text this is, recognised by the markers each one prints (Qwen's default system prompt,
 // <think> handling, DeepSeek's full-width tokens, Llama-3 headers); nullopt when it is none of ours.
 std::optional<ChatTemplate> recognize_chat_template(std::string_view jinja);

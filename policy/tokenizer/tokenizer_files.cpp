@@ -1,6 +1,10 @@
 // tokenizer.json, vocab.json + merges.txt and GGUF readers. See tokenizer_files.h.
 #include "policy/tokenizer/tokenizer_files.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -228,10 +232,21 @@ std::string read_text_file(const std::string& path) {
 }
 
 void write_text_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  GRPO_CHECK(out.good(), "cannot write ", path, "; hint: check free space and permissions");
+  // A temporary file beside it, renamed into place: a failed write never leaves a truncated file under `path`.
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out.good()) {
+      std::remove(tmp.c_str());
+      GRPO_FAIL("cannot write ", path, "; hint: check free space and permissions");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    GRPO_FAIL("cannot write ", path, " (rename failed); hint: check permissions");
+  }
 }
 
 BpeTokenizerSpec read_tokenizer_json(const std::string& path) {

@@ -19,7 +19,7 @@ BpeTokenizerSpec read_gguf_bpe(const std::string& path);
 
 // Reads a whole file; throws naming it when it cannot be opened.
 std::string read_text_file(const std::string& path);
-// Writes (replaces) a whole file; throws naming it when the write fails.
+// Writes (replaces) a whole file through a temporary file renamed into place; throws naming it when the write fails.
 void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace grpo::policy

@@ -167,7 +167,7 @@ Score score_math(std::string_view completion, std::string_view gold, const MathR
     p = parse_answer(*answer, cfg.limits);
   } catch (const ParseError& e) {
     s.answer = normalize_answer(*answer);
-    if (answer->size() <= cfg.limits.max_chars && normalize_answer(*answer) == normalize_answer(gold)) {
+    if (answer->size() <= cfg.limits.max_chars && s.answer == normalize_answer(gold)) {
       s.value = 1;
       s.verdict = Verdict::ok;
       s.detail = "same text";

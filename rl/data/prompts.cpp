@@ -24,7 +24,7 @@ const std::vector<Preset>& presets() {
       {"math", "problem", "answer", AnswerForm::as_is, false, "", {}},
       {"humaneval", "prompt", "", AnswerForm::as_is, false, "", {{"tests", "test"}}},
       {"countdown", "", "", AnswerForm::as_is, false, kCountdownQuestion, {{"numbers", "nums"}}},
-      {"trl", "prompt", "solution", AnswerForm::as_is, true, "", {}},
+      {"trl", "prompt", "solution", AnswerForm::last_boxed, true, "", {}},
       {"verl", "prompt", "reward_model.ground_truth", AnswerForm::as_is, false, "", {}},
   };
   return table;
@@ -86,6 +86,18 @@ std::string gsm8k_answer(const std::string& solution) {
     if (c != ',') out += c;
   }
   return out;
+}
+
+std::optional<std::string> last_boxed(const std::string& text) {
+  const auto at = text.rfind("\\boxed{");
+  if (at == std::string::npos) return std::nullopt;
+  int depth = 0;
+  const size_t open = at + 6;  // the '{'
+  for (size_t i = open; i < text.size(); ++i) {
+    if (text[i] == '{') ++depth;
+    if (text[i] == '}' && --depth == 0) return text.substr(open + 1, i - open - 1);
+  }
+  return std::nullopt;
 }
 
 std::string fill_template(const std::string& tmpl, const nlohmann::json& fields, const std::string& origin) {
@@ -175,7 +187,8 @@ std::vector<policy::ChatMessage> PromptRenderer::messages(const Record& r) const
 }
 
 rollout::Prompt PromptRenderer::render(const Record& record, int64_t id) const {
-  const Record r = preset_.aliases.empty() ? record : with_aliases(record);
+  Record aliased;
+  const Record& r = preset_.aliases.empty() ? record : (aliased = with_aliases(record));
   rollout::Prompt p;
   p.id = id;
   std::vector<policy::ChatMessage> msgs = messages(r);
@@ -183,12 +196,21 @@ rollout::Prompt PromptRenderer::render(const Record& record, int64_t id) const {
   const bool chat_messages = field != nullptr && field->is_array();
   const bool raw = chat_ == policy::ChatTemplate::kPlain || (preset_.raw_string_prompts && !chat_messages);
   if (raw) {
-    GRPO_CHECK(!chat_messages || chat_ != policy::ChatTemplate::kPlain || msgs.size() == 1, r.origin, ": field '",
-               prompt_field_, "' holds a conversation but the model has no chat template; hint: set "
-               "data.chat_template to the model's template");
-    // NOTE: without a chat template the contents are joined as they are; the tokenizer adds BOS where the model
-    // expects one (Hugging Face's add_special_tokens=True), as TRL does for plain-text prompts.
-    for (const auto& m : msgs) p.text += m.content;
+    // Without a chat template a prompt is one text: the system prompt (if any), a blank line, then the user text. The
+    // tokenizer adds BOS where the model expects one (Hugging Face's add_special_tokens=True), as TRL does for
+    // plain-text prompts.
+    size_t n_user = 0;
+    for (const auto& m : msgs) {
+      if (m.role == "system") {
+        p.text += m.content + "\n\n";
+      } else {
+        p.text += m.content;
+        ++n_user;
+      }
+    }
+    GRPO_CHECK(n_user == 1, r.origin, ": field '", prompt_field_, "' holds a conversation of ", n_user,
+               " turns, and without a chat template a prompt is one text; hint: set data.chat_template to the "
+               "model's template");
     p.token_ids = tokenizer_.encode_with_bos(p.text);
   } else {
     try {
@@ -212,6 +234,8 @@ rollout::Prompt PromptRenderer::render(const Record& record, int64_t id) const {
       GRPO_CHECK(!gold.empty(), r.origin, ": field '", answer_field_, "' has no \"#### <answer>\" line (GSM8K "
                  "format); hint: use data.preset = \"math\" for plain answers");
       text = gold;
+    } else if (preset_.answer_form == AnswerForm::last_boxed) {
+      if (auto boxed = last_boxed(*text)) text = *boxed;
     }
     p.meta["answer"] = *text;
   }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@ namespace grpo::rl::data {
 enum class AnswerForm {
   as_is,         // the field's value (a string, or a number written as text)
   after_hashes,  // GSM8K: the text after the last "####", thousands separators removed
+  last_boxed,    // a worked solution (TRL's "solution"): the content of its last \boxed{}; the field as is without one
 };
 
 // The field roles of a known dataset layout. One row per name in prompts.cpp (an explicit table).
@@ -84,5 +86,7 @@ std::string fill_template(const std::string& tmpl, const nlohmann::json& fields,
 
 // The gold answer of a GSM8K solution: the text after the last "####", trimmed, commas removed; "" when absent.
 std::string gsm8k_answer(const std::string& solution);
+// The content of the last \boxed{...} (nested braces matched); nullopt when there is none or it is not closed.
+std::optional<std::string> last_boxed(const std::string& text);
 
 }  // namespace grpo::rl::data

@@ -18,6 +18,16 @@ void DataConfig::validate() const {
     countdown.validate();
   }
   GRPO_CHECK(eval_size >= 0, "data.eval_size must be >= 0 (0 = all), got ", eval_size);
+  // Evaluation sets are named by their files' stems (metrics, completion files, `grpo data export`): one each.
+  for (size_t i = 0; i < eval.size(); ++i) {
+    const std::string stem = std::filesystem::path(eval[i]).stem().string();
+    GRPO_CHECK(stem != "train", "data.eval: ", eval[i], " would be the evaluation set \"train\", the name of the "
+               "training records; hint: rename the file");
+    for (size_t j = 0; j < i; ++j) {
+      GRPO_CHECK(std::filesystem::path(eval[j]).stem().string() != stem, "data.eval: ", eval[j], " and ", eval[i],
+                 " would both be the evaluation set \"", stem, "\"; hint: give the files different names");
+    }
+  }
   GRPO_CHECK(prompt.max_prompt_tokens > 0, "data.max_prompt_tokens must be > 0, got ", prompt.max_prompt_tokens);
   find_preset(prompt.preset);  // throws listing the presets
   if (chat_template != "auto") resolve_chat_template(chat_template, "");  // throws naming the key and the templates
@@ -58,48 +68,53 @@ TaskData::TaskData(const DataConfig& cfg, const policy::Tokenizer& tokenizer, po
                    bool with_train)
     : cfg_(cfg), renderer_(cfg.prompt, tokenizer, chat), source_(read_source(cfg, with_train)) {
   const int64_t limit = cfg.prompt.max_prompt_tokens;
+  // What was left out of a set, for the report: "(3 dropped: longer than ...; 1 empty)".
+  auto left_out = [&](int64_t dropped, int64_t empty) {
+    std::string why;
+    if (dropped) why += str(dropped, " dropped: longer than data.max_prompt_tokens = ", limit);
+    if (empty) why += str(why.empty() ? "" : "; ", empty, " dropped: no tokens");
+    return why.empty() ? why : " (" + why + ")";
+  };
   std::unordered_set<std::string> train_texts;
   if (with_train) {
     GRPO_CHECK(!source_.train.empty(), "data: no training records; hint: set data.train");
-    int64_t dropped = 0;
+    int64_t dropped = 0, empty = 0;
     for (size_t i = 0; i < source_.train.size(); ++i) {
       rollout::Prompt p = renderer_.render(source_.train[i], static_cast<int64_t>(i));
       const int64_t n = static_cast<int64_t>(p.token_ids.size());
-      if (n > limit || n == 0) {
-        ++dropped;
+      if (n == 0 || n > limit) {
+        ++(n == 0 ? empty : dropped);
         continue;
       }
       longest_prompt_ = std::max(longest_prompt_, n);
+      longest_train_prompt_ = std::max(longest_train_prompt_, n);
       train_texts.insert(normalize_text(renderer_.content_text(source_.train[i])));
       train_.push_back(i);
       train_prompts_.push_back(std::move(p));
     }
-    GRPO_CHECK(!train_.empty(), "data: all ", source_.train.size(), " training prompts are longer than "
-               "data.max_prompt_tokens = ", limit, "; hint: raise it");
+    GRPO_CHECK(!train_.empty(), "data: none of the ", source_.train.size(), " training prompts is kept",
+               left_out(dropped, empty), "; hint: raise data.max_prompt_tokens or check data.train");
     report_.push_back(str("data: ", source_.train.size(), " training records, ", train_.size(), " kept",
-                          dropped ? str(" (", dropped, " dropped: prompt longer than data.max_prompt_tokens = ", limit,
-                                        ")")
-                                  : std::string()));
+                          left_out(dropped, empty)));
   }
   for (const EvalRecords& set : source_.eval) {
     PromptSet ps{set.name, {}};
-    int64_t dropped = 0, shared = 0;
+    int64_t dropped = 0, empty = 0, shared = 0;
     for (const Record& r : set.records) {
       if (cfg.eval_size > 0 && static_cast<int64_t>(ps.prompts.size()) >= cfg.eval_size) break;
       rollout::Prompt p = renderer_.render(r, static_cast<int64_t>(ps.prompts.size()));
       const int64_t n = static_cast<int64_t>(p.token_ids.size());
-      if (n > limit || n == 0) {
-        ++dropped;
+      if (n == 0 || n > limit) {
+        ++(n == 0 ? empty : dropped);
         continue;
       }
       longest_prompt_ = std::max(longest_prompt_, n);
       if (with_train && train_texts.count(normalize_text(renderer_.content_text(r)))) ++shared;
       ps.prompts.push_back(std::move(p));
     }
-    GRPO_CHECK(!ps.prompts.empty(), "data: evaluation set '", set.name, "' has no prompt within data.max_prompt_tokens = ",
-               limit);
-    std::string line = str("data: eval set ", set.name, ": ", ps.prompts.size(), " prompts");
-    if (dropped) line += str(" (", dropped, " dropped: longer than data.max_prompt_tokens = ", limit, ")");
+    GRPO_CHECK(!ps.prompts.empty(), "data: evaluation set '", set.name, "' has no prompt left", left_out(dropped, empty),
+               "; hint: raise data.max_prompt_tokens or check data.eval");
+    std::string line = str("data: eval set ", set.name, ": ", ps.prompts.size(), " prompts", left_out(dropped, empty));
     if (with_train) {
       line += shared ? str("; WARNING: ", shared, " also in the training set (same normalised text)")
                      : std::string("; none shared with the training set");

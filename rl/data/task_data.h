@@ -53,7 +53,8 @@ class TaskData {
   const std::vector<EvalRecords>& eval_records() const { return source_.eval; }
   // SFT: throws naming the first kept training record without a response (see Stream::response).
   void check_responses() const;
-  int64_t longest_prompt() const { return longest_prompt_; }  // tokens, over every kept prompt
+  int64_t longest_prompt() const { return longest_prompt_; }  // tokens, over every kept prompt (eval included)
+  int64_t longest_train_prompt() const { return longest_train_prompt_; }  // tokens, over the kept training prompts
 
   // Training draws, in epochs of seeded shuffles: prompt(draw) has id = draw.
   class Stream {
@@ -78,7 +79,7 @@ class TaskData {
   std::vector<rollout::Prompt> train_prompts_;  // rendered, parallel to train_
   std::vector<PromptSet> eval_;
   std::vector<std::string> report_;
-  int64_t longest_prompt_ = 0;
+  int64_t longest_prompt_ = 0, longest_train_prompt_ = 0;
 };
 
 }  // namespace grpo::rl::data

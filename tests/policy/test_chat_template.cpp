@@ -176,3 +176,12 @@ TEST_CASE("llama3 trims content with Python's Unicode whitespace and takes the d
         "Today Date: 1 Jan 2025\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nx\xE2\x80\x8B<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\n\x80 y<|eot_id|>");
 }
+
+TEST_CASE("the text after an assistant turn, for SFT targets", "[cpu]") {
+  CHECK(assistant_turn_end(ChatTemplate::kPlain).empty());
+  CHECK(assistant_turn_end(ChatTemplate::kQwen2) == "<|im_end|>\n");
+  CHECK(assistant_turn_end(ChatTemplate::kQwen25) == "<|im_end|>\n");
+  CHECK(assistant_turn_end(ChatTemplate::kQwen3) == "<|im_end|>\n");
+  CHECK(assistant_turn_end(ChatTemplate::kLlama3) == "<|eot_id|>");
+  CHECK(assistant_turn_end(ChatTemplate::kDeepSeekR1) == "<｜end▁of▁sentence｜>");
+}

@@ -134,7 +134,7 @@ expect_error "holds no tokenizer" train "$recipe" model.path="$2/../tests/fixtur
 grep -q "holds no tokenizer" "$work/notok/grpo/log.txt" || fail "the failed run's log.txt lacks the error"
 # shellcheck disable=SC2046
 "$grpo" data show "$recipe" $(files "$work/d/good.jsonl") --n 1 >"$work/d/show.txt" 2>/dev/null || fail "data show"
-grep -q -- "--- train draw 0 (4 tokens) ---" "$work/d/show.txt" || fail "data show printed: $(cat "$work/d/show.txt")"
+grep -q -- "--- grpo draw 0 (4 tokens) ---" "$work/d/show.txt" || fail "data show printed: $(cat "$work/d/show.txt")"
 "$grpo" data export "$recipe" --out "$work/d/cd" 2>/dev/null || fail "data export"
 [ "$(wc -l <"$work/d/cd/heldout.jsonl")" -eq 1593 ] || fail "data export: heldout.jsonl has $(wc -l <"$work/d/cd/heldout.jsonl") lines"
 grep -q '"numbers":\[' "$work/d/cd/train.jsonl" || fail "data export: train.jsonl lacks numbers"
@@ -195,8 +195,13 @@ echo "ok: resumed to $final"
 expect_error "rl.lr" train "$recipe" "${small[@]}" rl.steps=$((target + 1)) rl.lr=1e-3 run.resume=true
 "$grpo" train "$recipe" "${small[@]}" rl.steps=$((target + 1)) rl.lr=1e-3 run.resume=true run.allow_config_change=true \
   2>/dev/null || fail "resume with run.allow_config_change=true failed"
-ls "$work/run/grpo" | grep -q "^config.resume-step_[0-9]*.toml$" || fail "no config.resume-*.toml: $(ls "$work/run/grpo")"
+ls "$work/run/grpo" | grep -q "^config.resume-001-step_[0-9]*.toml$" || fail "no config.resume-*.toml: $(ls "$work/run/grpo")"
 grep -q "^lr = 5e-5" "$work/run/grpo/config.toml" || fail "config.toml was overwritten"
+# A third segment with the second's settings resumes (compared with the newest segment's config), a change again not.
+"$grpo" train "$recipe" "${small[@]}" rl.steps=$((target + 2)) rl.lr=1e-3 run.resume=true 2>/dev/null ||
+  fail "resuming with the previous segment's settings was refused"
+ls "$work/run/grpo" | grep -q "^config.resume-002-step_[0-9]*.toml$" || fail "no second segment config: $(ls "$work/run/grpo")"
+expect_error "rl.lr" train "$recipe" "${small[@]}" rl.steps=$((target + 3)) run.resume=true
 echo "ok: a changed recipe is refused on resume, and kept beside config.toml when allowed"
 
 # An external reward program that crashes, hangs past its deadline or prints garbage: each is scored with a verdict
@@ -226,4 +231,12 @@ for v in internal_error timeout ok; do
 done
 [ -f "$work/ext/grpo/checkpoints/step_000002/trainer_state.json" ] || fail "the external-reward run did not finish"
 echo "ok: external reward crash, hang and garbage scored; the run went on"
+
+# The learner scores at the rollout's temperature: at T = 0.7 with top-p 0.9 the first update's ratio is 1.
+"$grpo" train "$recipe" "${small[@]}" run.out_dir="$work/temp" model.path="$work/run/sft/checkpoints/step_000003" \
+  rl.steps=1 rollout.temperature=0.7 rollout.top_p=0.9 rl.drop_zero_variance=false 2>"$work/temp.log" ||
+  fail "train at T=0.7: $(tail -3 "$work/temp.log")"
+ratio=$(grep '"step":1,' "$work/temp/grpo/metrics.jsonl" | grep -o '"ratio_mean":[0-9.e-]*' | cut -d: -f2)
+awk -v r="$ratio" 'BEGIN { exit !(r > 0.9999 && r < 1.0001) }' || fail "first ratio at T=0.7 is $ratio, not 1"
+echo "ok: the first ratio at T=0.7, top-p 0.9 is $ratio"
 

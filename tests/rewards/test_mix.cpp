@@ -12,6 +12,7 @@
 #include "kernels/check.h"
 #include "rewards/external.h"
 #include "rewards/mix.h"
+#include "tests/temp_dir.h"
 
 using namespace grpo::rewards;
 namespace fs = std::filesystem;
@@ -74,12 +75,21 @@ TEST_CASE("mixture validation names the component", "[cpu]") {
 
 namespace {
 
-// A small program in sh + python3 (Debian's; the code sandbox needs it anyway) answering per the completion text.
+// A small program in python3 (Debian's; the code sandbox needs it anyway) answering per the completion text, in a
+// temporary directory removed when the tests end.
 std::string write_program(const std::string& body) {
+  static grpo::test::TempDir dir("grpo_ext");
   static int n = 0;
-  const fs::path p = fs::temp_directory_path() / ("grpo_ext_" + std::to_string(::getpid()) + "_" + std::to_string(n++) + ".py");
-  std::ofstream(p) << body;
-  return "python3 -u " + p.string();
+  return "python3 -u " + dir.file("program" + std::to_string(n++) + ".py", body);
+}
+
+// Whether a process is gone (or a zombie waiting to be reaped by init).
+bool process_gone(long pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
 }
 
 const char* kProgram = R"(import json, sys, time, os
@@ -93,6 +103,11 @@ for line in sys.stdin:
     if c == "garbage":
         print("not a number")
         continue
+    if c == "spawn":  # a child in the background, then a crash: the restart must not leave the child running
+        import subprocess
+        child = subprocess.Popen(["sleep", "60"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "child.pid"), "w").write(str(child.pid))
+        os._exit(2)
     if c == "verdict":
         print(json.dumps({"reward": 0.25, "verdict": "unparsable", "detail": "custom"}))
         continue
@@ -128,11 +143,25 @@ TEST_CASE("the external reward: answers, crash, hang and garbage become Scores a
   CHECK(hang.verdict == Verdict::timeout);
   CHECK(secs < 5.0);
   CHECK(ext.score("42", meta).verdict == Verdict::ok);
+  Score spawn = ext.score("spawn", meta);
+  CHECK(spawn.verdict == Verdict::internal_error);
+  const std::string pid_file = cfg.command.substr(cfg.command.rfind(' ') + 1);
+  std::ifstream pid_in(fs::path(pid_file).parent_path() / "child.pid");
+  long child = 0;
+  REQUIRE(pid_in >> child);
+  CHECK(ext.score("42", meta).verdict == Verdict::ok);  // restarted
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = process_gone(child);
+    if (!gone) ::usleep(10000);
+  }
+  CHECK(gone);  // the background child died with its process group
   Score garbage = ext.score("garbage", meta);
   CHECK(garbage.verdict == Verdict::internal_error);
   CHECK(garbage.detail.find("not a number") != std::string::npos);
-  CHECK(ext.score("42", meta).verdict == Verdict::ok);  // the line after the garbage is this request's answer
-  CHECK(ext.restarts() == 2);
+  CHECK(garbage.detail.find("restarted") != std::string::npos);
+  CHECK(ext.score("42", meta).verdict == Verdict::ok);
+  CHECK(ext.restarts() == 4);
   // A command that does not start at all: every request is scored, none throws.
   ExternalRewardConfig missing = cfg;
   missing.command = "/nonexistent/reward-program";

@@ -53,6 +53,7 @@ TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages an
   g.prompts_per_step = 4;
   g.group_size = 4;
   g.samples_every = 1;
+  g.drop_zero_variance = false;  // every group reaches the learner, whatever the rewards
   rollout::SamplingConfig sampling;
   sampling.max_new_tokens = 8;
   sampling.seed = 5;
@@ -79,10 +80,10 @@ TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages an
         Approx(m["reward_components"]["math"].get<double>() + 0.5 * m["reward_components"]["format"].get<double>()));
   REQUIRE(r.samples.size() == 4);  // one group, samples_every = 1
   CHECK(r.samples[0]["prompt"].get<std::string>().size() == 13);
-  if (m["zero_variance_groups"].get<int64_t>() < 4) {
-    CHECK(m["learner_tokens"].get<int64_t>() > 0);
-    CHECK_FALSE(at::equal(before, s.model->embed_tokens->weight));  // the shared weights moved
-  }
+  REQUIRE(m["zero_variance_groups"].get<int64_t>() < 4);  // the seed gives differing rewards in some group
+  CHECK(m["learner_tokens"].get<int64_t>() > 0);
+  CHECK(m["ratio_mean"].get<double>() == Approx(1.0).margin(1e-4));  // the rollout's log-probs are the learner's
+  CHECK_FALSE(at::equal(before, s.model->embed_tokens->weight));  // the shared weights moved
   // The next step draws the next prompts of the stream.
   GrpoStepResult r2 = grpo_step(ctx, 1);
   CHECK(r2.metrics["step"] == 2);

@@ -10,6 +10,7 @@
 #include "rl/batch.h"
 #include "rl/learner.h"
 #include "rollout/engine.h"
+#include "tests/shared_data.h"
 
 using namespace grpo;
 using grpo::rollout::Completion;
@@ -258,3 +259,57 @@ TEST_CASE("embedding rows beyond the tokenizer are never sampled", "[cpu]") {
   }
   CHECK_THROWS_WITH(model->set_output_vocab(padded + 1), Catch::Contains("vocab_size"));
 }
+
+TEST_CASE("a stop string completed inside a BPE token that runs past it ends the completion there", "[cpu][shared]") {
+  GRPO_NEED_SHARED_DATA("tokenizers/qwen2_vocab");
+  // A random model over the real Qwen2 vocabulary samples multi-character pieces. Take a stop string that ends inside
+  // a sampled token (the last character of that token cut off): the completion must end with that token, kept
+  // whole, exactly where the decoded text first contains the stop string.
+  std::shared_ptr<policy::Tokenizer> tok = policy::load_tokenizer(grpo::test::shared_data_path("tokenizers/qwen2_vocab"));
+  policy::ModelConfig cfg = policy::model_preset("test-moe", tok->vocab_size());
+  cfg.initializer_range = 0.3;
+  policy::Transformer model(cfg, 9);
+  std::vector<Prompt> prompts(4);
+  for (int i = 0; i < 4; ++i) {
+    prompts[i].id = i;
+    prompts[i].token_ids = tok->encode("The answer is");
+  }
+  rollout::SamplingConfig s;
+  s.max_new_tokens = 12;
+  s.seed = 3;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 32;
+  auto free_run = rollout::RolloutEngine(model, tok, ec).generate(prompts, 2, s);
+  std::string stop;
+  for (const auto& c : free_run) {
+    for (size_t j = 1; j + 1 < c.token_ids.size() && stop.empty(); ++j) {
+      const std::string piece = tok->decode({c.token_ids[j]});
+      // An ASCII piece of 3+ characters: the stop string is the previous token's text and this piece minus its end.
+      if (piece.size() >= 3 && std::all_of(piece.begin(), piece.end(), [](unsigned char ch) { return ch < 0x80; }))
+        stop = tok->decode({c.token_ids[j - 1]}) + piece.substr(0, piece.size() - 1);
+    }
+  }
+  REQUIRE(!stop.empty());
+  ec.stop = {stop};
+  auto stopped = rollout::RolloutEngine(model, tok, ec).generate(prompts, 2, s);
+  int ended = 0;
+  for (size_t i = 0; i < free_run.size(); ++i) {
+    const auto& ids = free_run[i].token_ids;
+    size_t cut = 0;
+    for (size_t j = 1; j <= ids.size() && cut == 0; ++j) {
+      if (tok->decode(std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<long>(j))).find(stop) !=
+          std::string::npos)
+        cut = j;
+    }
+    if (cut == 0) {
+      CHECK(stopped[i].token_ids == ids);
+      continue;
+    }
+    ++ended;
+    CHECK(stopped[i].token_ids == std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<long>(cut)));
+    CHECK(stopped[i].finish_reason == rollout::FinishReason::stop);
+    CHECK(stopped[i].text.find(stop) != std::string::npos);
+  }
+  CHECK(ended > 0);
+}
+

@@ -13,6 +13,7 @@
 #include "policy/tokenizer/char_tokenizer.h"
 #include "rl/data/prompts.h"
 #include "rl/data/task_data.h"
+#include "tests/temp_dir.h"
 
 using namespace grpo;
 using namespace grpo::rl::data;
@@ -77,6 +78,11 @@ TEST_CASE("TRL's layout: a string prompt skips the chat template, messages use i
   auto s = render(cfg, rec({{"prompt", "2+2="}, {"solution", "4"}}), policy::ChatTemplate::kQwen25);
   CHECK(s.text == "2+2=");
   CHECK(s.meta.at("answer") == "4");
+  // TRL's datasets keep a worked solution there: the gold is its last \boxed{} (nested braces kept).
+  auto w = render(cfg, rec({{"prompt", "x"}, {"solution", "First \\boxed{1}, then \\boxed{\\frac{1}{2}}."}}));
+  CHECK(w.meta.at("answer") == "\\frac{1}{2}");
+  CHECK(last_boxed("\\boxed{a{b}") == std::nullopt);
+  CHECK(last_boxed("no box") == std::nullopt);
   auto m = render(cfg, rec({{"prompt", {{{"role", "user"}, {"content", "2+2="}}}}, {"solution", "4"}}),
                   policy::ChatTemplate::kQwen25);
   CHECK(m.text.find("<|im_start|>user\n2+2=<|im_end|>\n<|im_start|>assistant\n") != std::string::npos);
@@ -94,14 +100,18 @@ TEST_CASE("templates, system prompts and chat templates", "[cpu]") {
   CHECK(p.text == "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n1+1?\nAnswer in \\boxed{}.<|im_end|>\n"
                   "<|im_start|>assistant\n");
   CHECK(p.token_ids == tokenizer().encode(p.text));
-  // Without a chat template the system prompt and the text are joined as they are.
-  CHECK(render(cfg, rec({{"prompt", "1+1?"}, {"answer", "2"}})).text == "Be brief.1+1?\nAnswer in \\boxed{}.");
+  // Without a chat template the system prompt, a blank line, then the text.
+  CHECK(render(cfg, rec({{"prompt", "1+1?"}, {"answer", "2"}})).text == "Be brief.\n\n1+1?\nAnswer in \\boxed{}.");
   // A conversation needs a chat template.
   PromptConfig chat;
   auto conv = rec({{"prompt", {{{"role", "user"}, {"content", "a"}}, {{"role", "assistant"}, {"content", "b"}},
                                 {{"role", "user"}, {"content", "c"}}}},
                    {"answer", "x"}});
-  CHECK_THROWS_WITH(render(chat, conv), Catch::Contains("d.jsonl:3") && Catch::Contains("chat template"));
+  CHECK_THROWS_WITH(render(chat, conv), Catch::Contains("d.jsonl:3") && Catch::Contains("conversation of 3 turns"));
+  // One user message in a list, with a system prompt, is one text.
+  PromptConfig one = chat;
+  one.system_prompt = "S";
+  CHECK(render(one, rec({{"prompt", {{{"role", "user"}, {"content", "q"}}}}, {"answer", "x"}})).text == "S\n\nq");
   CHECK_NOTHROW(render(chat, conv, policy::ChatTemplate::kQwen25));
 }
 
@@ -120,8 +130,8 @@ TEST_CASE("missing or malformed fields stop naming the record and the field", "[
 }
 
 TEST_CASE("TaskData drops long prompts with a count and reports eval prompts seen in training", "[cpu]") {
-  const fs::path dir = fs::temp_directory_path() / ("grpo_taskdata_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  grpo::test::TempDir tmp("grpo_taskdata");
+  const fs::path dir = tmp.path;
   std::ofstream(dir / "train.jsonl") << "{\"prompt\": \"short one\", \"answer\": \"1\"}\n"
                                      << "{\"prompt\": \"" << std::string(80, 'x') << "\", \"answer\": \"2\"}\n"
                                      << "{\"prompt\": \"Shared   Question\", \"answer\": \"3\"}\n";
@@ -158,7 +168,19 @@ TEST_CASE("TaskData drops long prompts with a count and reports eval prompts see
   CHECK_THROWS_WITH(TaskData(cfg, tokenizer(), policy::ChatTemplate::kPlain), Catch::Contains("empty.jsonl"));
   CHECK_THROWS_WITH(resolve_chat_template("alpaca", ""), Catch::Contains("data.chat_template") && Catch::Contains("qwen2.5"));
   CHECK(resolve_chat_template("auto", "") == policy::ChatTemplate::kPlain);
+  // Evaluation sets are named by their files' stems: two files with one stem, or a set named "train", are refused.
+  DataConfig dup;
+  dup.eval = {"a/test.jsonl", "b/test.jsonl"};
+  CHECK_THROWS_WITH(dup.validate(), Catch::Contains("a/test.jsonl") && Catch::Contains("b/test.jsonl"));
+  dup.eval = {"x/train.json"};
+  CHECK_THROWS_WITH(dup.validate(), Catch::Contains("\"train\""));
+  // A prompt with no tokens is dropped and counted apart from long ones.
+  std::ofstream(dir / "withempty.jsonl") << "{\"prompt\": \"\", \"answer\": \"1\"}\n{\"prompt\": \"ok\", \"answer\": \"2\"}\n";
+  DataConfig e;
+  e.train = {(dir / "withempty.jsonl").string()};
+  TaskData with_empty(e, tokenizer(), policy::ChatTemplate::kPlain);
+  CHECK(with_empty.train_size() == 1);
+  CHECK(with_empty.report()[0].find("1 dropped: no tokens") != std::string::npos);
   CHECK(resolve_chat_template("auto", "{{ '<|start_header_id|>' }}") == policy::ChatTemplate::kLlama3);
   CHECK_THROWS_WITH(resolve_chat_template("auto", "{{ messages }}"), Catch::Contains("not one grpo.cpp renders"));
-  fs::remove_all(dir);
 }
