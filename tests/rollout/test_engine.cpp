@@ -18,6 +18,17 @@ using grpo::rollout::Prompt;
 
 namespace {
 
+// Brute force: how many tokens of `ids` a completion with stop string `stop` keeps (up to and including the token
+// whose addition first makes the decoded text contain it); 0 when it never does.
+size_t stop_cut(const grpo::policy::Tokenizer& tok, const std::vector<int64_t>& ids, const std::string& stop) {
+  for (size_t j = 1; j <= ids.size(); ++j) {
+    if (tok.decode(std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<long>(j))).find(stop) !=
+        std::string::npos)
+      return j;
+  }
+  return 0;
+}
+
 // The most frequent token of a run other than `skip`.
 int64_t common_token(const std::vector<grpo::rollout::Completion>& out, int64_t skip) {
   std::map<int64_t, int> freq;
@@ -181,12 +192,7 @@ TEST_CASE("generation stops at EOS, at max_new_tokens and at the cache's end", "
   auto stopped = rollout::RolloutEngine(f.model, f.tok, with_stop).generate(prompts, 4, sampling(1.0, 7));
   int ended_by_it = 0;
   for (size_t i = 0; i < out.size(); ++i) {
-    size_t cut = 0;  // tokens up to and including the one that completes the stop string (0: never)
-    for (size_t j = 1; j <= out[i].token_ids.size() && cut == 0; ++j) {
-      if (f.tok->decode(std::vector<int64_t>(out[i].token_ids.begin(), out[i].token_ids.begin() + j)).find(stop) !=
-          std::string::npos)
-        cut = j;
-    }
+    const size_t cut = stop_cut(*f.tok, out[i].token_ids, stop);
     if (cut == 0) {
       CHECK(stopped[i].token_ids == out[i].token_ids);
       continue;
@@ -295,12 +301,7 @@ TEST_CASE("a stop string completed inside a BPE token that runs past it ends the
   int ended = 0;
   for (size_t i = 0; i < free_run.size(); ++i) {
     const auto& ids = free_run[i].token_ids;
-    size_t cut = 0;
-    for (size_t j = 1; j <= ids.size() && cut == 0; ++j) {
-      if (tok->decode(std::vector<int64_t>(ids.begin(), ids.begin() + static_cast<long>(j))).find(stop) !=
-          std::string::npos)
-        cut = j;
-    }
+    const size_t cut = stop_cut(*tok, ids, stop);
     if (cut == 0) {
       CHECK(stopped[i].token_ids == ids);
       continue;
