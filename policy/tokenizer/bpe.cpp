@@ -31,14 +31,17 @@ BpeModel::BpeModel(std::vector<std::string> vocab, const std::vector<std::pair<s
       else raw.append(t, start, i - start);  // not a byte-level character: keep it as text
     }
   }
+  // NOTE: some vocabularies lack a few bytes (SmolLM2 has no token for 21 of them: bytes invalid in UTF-8 and rare
+  // control characters). Such a byte is dropped from its piece, as Hugging Face tokenizers does for a BPE without an
+  // unk_token; its neighbours may still merge. Printable ASCII must be there, or this is not a byte-level vocabulary.
   const auto& byte_cp = byte_to_code_point();
   for (int b = 0; b < 256; ++b) {
     std::string s;
     append_utf8(s, byte_cp[static_cast<size_t>(b)]);
     auto it = token_to_id_.find(s);
-    GRPO_CHECK(it != token_to_id_.end(), label, ": no token for byte 0x", std::hex, b,
-               "; hint: a byte-level BPE vocabulary has a token for each of the 256 bytes");
-    byte_id_[b] = it->second;
+    GRPO_CHECK(it != token_to_id_.end() || b < 0x21 || b > 0x7e, label, ": no token for byte 0x", std::hex, b,
+               "; hint: a byte-level BPE vocabulary has a token for each printable ASCII byte");
+    byte_id_[b] = it == token_to_id_.end() ? -1 : it->second;
   }
   merges_.reserve(merges.size());
   for (size_t r = 0; r < merges.size(); ++r) {
@@ -107,7 +110,7 @@ void BpeModel::merge_symbols(std::vector<int32_t>& sym) const {
 void BpeModel::encode_piece(std::string_view piece, std::vector<int64_t>& out) const {
   if (piece.empty()) return;
   if (piece.size() == 1) {
-    out.push_back(byte_id_[static_cast<unsigned char>(piece[0])]);
+    if (const int32_t id = byte_id_[static_cast<unsigned char>(piece[0])]; id >= 0) out.push_back(id);
     return;
   }
   const bool cacheable = piece.size() <= kCacheMaxPiece;
@@ -126,7 +129,8 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<int64_t>& out) c
   }
   if (sym.empty()) {
     sym.reserve(piece.size());
-    for (char c : piece) sym.push_back(byte_id_[static_cast<unsigned char>(c)]);
+    for (char c : piece)
+      if (const int32_t id = byte_id_[static_cast<unsigned char>(c)]; id >= 0) sym.push_back(id);
     merge_symbols(sym);
   }
   out.insert(out.end(), sym.begin(), sym.end());

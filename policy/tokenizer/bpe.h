@@ -19,7 +19,8 @@ class BpeModel {
  public:
   // vocab: id -> token in byte-level form ("Ġthe"); an empty string marks an id the model does not use
   // (added tokens live there). merges: pairs of tokens in rank order. Throws naming `label` when a merge
-  // names an unknown token, a merged token is missing, or a byte has no token.
+  // names an unknown token, a merged token is missing, or a printable ASCII byte has no token (other bytes without
+  // a token are dropped when encoding, as Hugging Face tokenizers does).
   BpeModel(std::vector<std::string> vocab, const std::vector<std::pair<std::string, std::string>>& merges,
            bool ignore_merges, const std::string& label);
 
@@ -48,7 +49,7 @@ class BpeModel {
   std::vector<std::string> bytes_;
   std::unordered_map<std::string_view, int32_t> token_to_id_;  // views into vocab_
   std::unordered_map<uint64_t, Merge> merges_;
-  int32_t byte_id_[256];
+  int32_t byte_id_[256];  // -1: the vocabulary has no token for this byte
   bool ignore_merges_ = false;
 
   // Cache of recent pieces: raw bytes -> ids. Keys view into cache_keys_; cleared when full.

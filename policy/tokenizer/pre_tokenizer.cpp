@@ -17,6 +17,8 @@ const std::vector<PreTokenizerPreset>& presets() {
   // The patterns are those of the models' tokenizer.json files (llama.cpp quotes the same strings).
   static const std::vector<PreTokenizerPreset> table = {
       {"gpt-2", false, {gpt2_pattern()}},
+      // SmolLM/SmolLM2 (llama.cpp's "smollm"): tokenizer.json's Digits(individual_digits) then ByteLevel's GPT-2 regex.
+      {"smollm", false, {R"(\p{N})", gpt2_pattern()}},
       {"qwen2", true,
        {R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"}},
       {"llama3", false,

@@ -18,7 +18,7 @@ class RE2;
 namespace grpo::policy {
 
 // Regex sets of known models, by the names llama.cpp's GGUF `tokenizer.ggml.pre` uses (and a few aliases):
-// gpt-2, qwen2, llama3 (llama-bpe), deepseek-v3 (deepseek3-llm), deepseek-llm, deepseek-coder.
+// gpt-2, smollm, qwen2, llama3 (llama-bpe), deepseek-v3 (deepseek3-llm), deepseek-llm, deepseek-coder.
 struct PreTokenizerPreset {
   std::string name;
   bool nfc = false;                   // the tokenizer.json normalizer is NFC (Qwen)

@@ -78,6 +78,19 @@ TEST_CASE("the lookahead alternative is removed and \\s spelled out for RE2", "[
   CHECK(got == std::vector<std::string>{"  ", " Hello", "\u3000", "\u3000x", "\n\n", " ", " y"});
 }
 
+TEST_CASE("smollm (GGUF tokenizer.ggml.pre) splits digits one by one, then GPT-2's regex", "[cpu][tokenizer]") {
+  // SmolLM2's tokenizer.json: Digits(individual_digits=true), then ByteLevel(use_regex=true).
+  PreTokenizer pre(pre_tokenizer_preset("smollm").patterns, "smollm");
+  std::vector<std::string_view> pieces;
+  pre.split("Ben has 36 coins, x2=3.5", pieces);
+  std::vector<std::string> got(pieces.begin(), pieces.end());
+  CHECK(got == std::vector<std::string>{"Ben", " has", " ", "3", "6", " coins", ",", " x", "2", "=", "3", ".", "5"});
+  pieces.clear();
+  PreTokenizer gpt2(pre_tokenizer_preset("gpt-2").patterns, "gpt-2");
+  gpt2.split("Ben has 36", pieces);
+  CHECK(std::vector<std::string>(pieces.begin(), pieces.end()) == std::vector<std::string>{"Ben", " has", " 36"});
+}
+
 TEST_CASE("BPE merges the lowest rank first, leftmost on ties", "[cpu][tokenizer]") {
   {
     BpeTokenizer tok(tiny_spec({{"a", "a"}}));
@@ -96,6 +109,21 @@ TEST_CASE("BPE merges the lowest rank first, leftmost on ties", "[cpu][tokenizer
     CHECK(std::all_of(ids.begin(), ids.end(), [](int64_t id) { return id == 257; }));
     CHECK(tok.decode(ids) == std::string(100000, 'a'));
   }
+}
+
+TEST_CASE("a byte without a token is dropped and its neighbours still merge, as tokenizers does", "[cpu][tokenizer]") {
+  // SmolLM2's vocabulary has no token for 21 bytes (0x04, 0xff, ...); tokenizers 0.23 with the same vocabulary and
+  // merge encodes "!\x04!" as ["!!"], "\x04" as nothing and "!!\x04" as ["!!"].
+  BpeTokenizerSpec s = tiny_spec({{"!", "!"}});
+  s.vocab[0x04] = s.vocab[0xff] = "";
+  BpeTokenizer tok(std::move(s));
+  CHECK(tok.encode("!\x04!") == std::vector<int64_t>{256});
+  CHECK(tok.encode("\x04").empty());
+  CHECK(tok.encode("!!\x04") == std::vector<int64_t>{256});
+  CHECK(tok.encode("a\x04" "b") == std::vector<int64_t>{'a', 'b'});
+  BpeTokenizerSpec no_ascii = tiny_spec({});
+  no_ascii.vocab['q'] = "";
+  CHECK_THROWS_WITH(BpeTokenizer(std::move(no_ascii)), Catch::Contains("tiny") && Catch::Contains("byte 0x71"));
 }
 
 TEST_CASE("added tokens: leftmost-longest, lstrip, rstrip, single_word", "[cpu][tokenizer]") {
@@ -154,7 +182,7 @@ TEST_CASE("malformed tokenizer files stop with the file and field named", "[cpu]
                     Catch::Contains("model.vocab"));
   CHECK_THROWS_WITH(load_tokenizer(tj(R"({"type": "BPE", "byte_fallback": true, "vocab": )" + vocab + R"(, "merges": []})")),
                     Catch::Contains("byte_fallback"));
-  // A byte-level vocabulary without all 256 bytes.
+  // A byte-level vocabulary without the printable ASCII bytes.
   CHECK_THROWS_WITH(load_tokenizer(tj(R"({"type": "BPE", "vocab": )" + partial_vocab + R"(, "merges": []})")),
                     Catch::Contains("no token for byte"));
   CHECK_THROWS_WITH(load_tokenizer(d.file("tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
