@@ -1,7 +1,7 @@
 // Reads the tokenizer.ggml.* metadata of a GGUF file (v2/v3): the vocabulary, token types, merges, scores and
-// special ids llama.cpp stores. Only the key/value header is read (a model file's tensors are skipped), with
-// every length checked against the file size, so a truncated or hostile file fails with the key named.
-// Not a GGUF model loader.
+// special ids llama.cpp stores, and the chat template. The header is parsed and validated by policy/gguf.h (every
+// length checked against the file size), so a truncated or hostile file fails with the file and problem named.
+// Not a GGUF model loader (that is policy/gguf_convert.h).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@ struct GgufVocab {
   std::vector<float> scores;
   int64_t bos_id = -1, eos_id = -1, pad_id = -1, unk_id = -1;
   bool add_bos = false;
+  std::string chat_template;  // tokenizer.chat_template ("" when absent)
 };
 
 // Throws naming the file and key on a malformed file.
