@@ -18,6 +18,7 @@
 #include "policy/safetensors.h"
 #include "policy/tokenizer/char_tokenizer.h"
 #include "policy/tokenizer/chat_template.h"
+#include "policy/tokenizer/tokenizer_files.h"
 
 namespace grpo::policy {
 
@@ -227,10 +228,19 @@ void copy_side_files(const std::string& from, const std::string& to) {
 
 }  // namespace
 
-void save_policy(const Policy& p, const std::string& dir) {
-  save_model(p.model, p.tokenizer.get(), dir);
+void save_policy(const Policy& p, const std::string& dir, uint64_t max_shard_bytes) {
+  save_model(p.model, p.tokenizer.get(), dir, max_shard_bytes);
   std::error_code ec;
   copy_side_files(p.source_dir, dir);
+  if (!p.chat_template_text.empty() && read_chat_template_text(dir).empty()) {
+    // A template with no file of its own (a GGUF's tokenizer.chat_template): into tokenizer_config.json, where
+    // transformers and read_chat_template_text look first.
+    const fs::path path = fs::path(dir) / "tokenizer_config.json";
+    nlohmann::json cfg = nlohmann::json::object();
+    if (fs::exists(path, ec)) cfg = nlohmann::json::parse(read_text_file(path.string()));
+    cfg["chat_template"] = p.chat_template_text;
+    write_text_file(path.string(), cfg.dump(2));
+  }
   if (!fs::exists(fs::path(dir) / "generation_config.json", ec)) {
     nlohmann::json g = {{"_from_model_config", true}};
     if (p.config.bos_token_id >= 0) g["bos_token_id"] = p.config.bos_token_id;
@@ -281,8 +291,8 @@ void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, con
   });
 }
 
-void save_policy_atomic(const Policy& p, const std::string& dir) {
-  write_dir_atomic(dir, [&](const std::string& tmp) { save_policy(p, tmp); });
+void save_policy_atomic(const Policy& p, const std::string& dir, uint64_t max_shard_bytes) {
+  write_dir_atomic(dir, [&](const std::string& tmp) { save_policy(p, tmp, max_shard_bytes); });
 }
 
 Policy new_policy(const std::string& preset, const std::string& tokenizer, uint64_t seed) {

@@ -47,9 +47,9 @@ void save_model(const Transformer& model, const Tokenizer* tokenizer, const std:
                 uint64_t max_shard_bytes = 5ull << 30);
 void save_policy(const Transformer& model, const Tokenizer& tokenizer, const std::string& dir);
 // A complete Hugging Face model directory in `dir` (which must exist): config.json, weights, tokenizer files, the
-// chat template and generation_config.json (copied from p.source_dir, or written from p.eos_ids), so transformers
-// and vLLM load it as is.
-void save_policy(const Policy& p, const std::string& dir);
+// chat template and generation_config.json (copied from p.source_dir, or written from p.chat_template_text into
+// tokenizer_config.json and from p.eos_ids), so transformers and vLLM load it as is.
+void save_policy(const Policy& p, const std::string& dir, uint64_t max_shard_bytes = 5ull << 30);
 // save_model into a fresh sibling temporary directory, then renamed to `dir` (which must not exist): a crash
 // leaves either no `dir` or a complete one. With `side_files_from`, the tokenizer and generation files found
 // there (kSideFiles) are copied along.
@@ -57,7 +57,7 @@ void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, con
                        uint64_t max_shard_bytes = 5ull << 30, const std::string& side_files_from = "");
 
 // save_policy into a fresh sibling temporary directory, then renamed to `dir` (which must not exist).
-void save_policy_atomic(const Policy& p, const std::string& dir);
+void save_policy_atomic(const Policy& p, const std::string& dir, uint64_t max_shard_bytes = 5ull << 30);
 
 // A fresh, randomly initialised policy: model_preset(preset) sized to the tokenizer ("char" for the character
 // tokenizer, or a tokenizer directory or file; a directory also gives EOS ids, chat template and

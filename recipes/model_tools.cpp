@@ -13,6 +13,7 @@
 
 #include "kernels/check.h"
 #include "recipes/cli_args.h"
+#include "policy/gguf_convert.h"
 #include "policy/safetensors.h"
 #include "policy/transformer.h"
 #include "policy/weights.h"
@@ -139,8 +140,13 @@ int run_info(int argc, char** argv) {
 
 int run_convert(int argc, char** argv) {
   const char* usage =
-      "grpo convert --model DIR --out NEW_DIR [--dtype auto|float32|bfloat16|float16] [--shard-mb N]";
-  Args a = parse_args(argc, argv, "convert", {"--model", "--out", "--dtype", "--shard-mb"}, {}, usage);
+      "grpo convert --model DIR|FILE.gguf --out NEW_DIR [--dtype auto|float32|bfloat16|float16] [--shard-mb N]";
+  const char* details =
+      "Rewrites a Hugging Face checkpoint directory (dtype auto: the checkpoint's), or turns a llama.cpp GGUF file\n"
+      "(general.architecture llama; tensors F32, F16, BF16, Q8_0, Q4_0, Q4_1) into one: config.json from its\n"
+      "metadata, the weights dequantized (dtype auto: float32, which holds them exactly), tokenizer.json and\n"
+      "tokenizer_config.json with the chat template from its vocabulary, generation_config.json.\n";
+  Args a = parse_args(argc, argv, "convert", {"--model", "--out", "--dtype", "--shard-mb"}, {}, usage, details);
   GRPO_CHECK(a.has("--model") && a.has("--out"), "grpo convert: --model and --out are required; usage: ", usage);
   const std::string src = a.get("--model"), dst = a.get("--out");
   double shard_mb = 5000;
@@ -150,6 +156,18 @@ int run_convert(int argc, char** argv) {
     GRPO_FAIL("grpo convert: --shard-mb expects a number, got '", a.get("--shard-mb"), "'");
   }
   GRPO_CHECK(shard_mb > 0, "grpo convert: --shard-mb must be > 0, got ", shard_mb);
+  std::error_code ec;
+  if (fs::is_regular_file(src, ec)) {
+    GRPO_CHECK(src.size() > 5 && src.compare(src.size() - 5, 5, ".gguf") == 0, "grpo convert: ", src,
+               " is a file but not a .gguf; hint: pass a checkpoint directory or a GGUF file");
+    const at::ScalarType dtype = parse_model_dtype(a.get("--dtype", "auto"), at::kFloat);
+    Policy p = policy_from_gguf(src, dtype);
+    save_policy_atomic(p, dst, static_cast<uint64_t>(shard_mb * 1e6));
+    std::printf("wrote %s (%s from GGUF, %s, %s parameters, tokenizer: %s)\n", dst.c_str(),
+                p.config.model_type.c_str(), model_dtype_name(dtype), with_commas(p.config.n_params()).c_str(),
+                p.tokenizer->describe().c_str());
+    return 0;
+  }
   const at::ScalarType dtype = parse_model_dtype(a.get("--dtype", "auto"), checkpoint_dtype(src));
   Transformer m = load_model(src, at::kCPU, dtype);
   save_model_atomic(m, nullptr, dst, static_cast<uint64_t>(shard_mb * 1e6), src);
