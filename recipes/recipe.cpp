@@ -38,7 +38,8 @@ void Recipe::bind() {
   s.add("model.tokenizer", &cfg.model.tokenizer, "the fresh model's tokenizer: char, or a tokenizer directory or file");
 
   rl::data::DataConfig& d = cfg.data;
-  s.add("data.source", &d.source, "files (data.train / data.eval) or countdown (the generator, data.countdown.*)");
+  s.add("data.source", &d.source, "files (data.train / data.eval), countdown (data.countdown.*) or arithmetic "
+        "(word problems, data.arithmetic.*)");
   s.add("data.train", &d.train, "training datasets: JSONL or JSON-array files");
   s.add("data.eval", &d.eval, "evaluation datasets, one set per file");
   s.add("data.preset", &d.prompt.preset, "field layout: gsm8k, math, humaneval, countdown, trl, verl or \"\" (prompt/answer)");
@@ -61,6 +62,15 @@ void Recipe::bind() {
   s.add("data.countdown.heldout_fraction", &cd.heldout_fraction, "share of problems held out of training, by hash");
   s.add("data.countdown.trace", &cd.trace, "SFT targets carry a <think> trace of the solution steps");
   s.add("data.countdown.integer_trace", &cd.integer_trace, "prefer SFT solutions whose steps stay non-negative integers");
+  rl::data::ArithmeticConfig& ar = d.arithmetic;
+  s.add("data.arithmetic.n_problems", &ar.n_problems, "distinct word problems generated (train + held out)");
+  s.add("data.arithmetic.min_steps", &ar.min_steps, "fewest operations per problem");
+  s.add("data.arithmetic.max_steps", &ar.max_steps, "most operations per problem (at most 5)");
+  s.add("data.arithmetic.max_number", &ar.max_number, "largest number added or given away");
+  s.add("data.arithmetic.max_factor", &ar.max_factor, "largest multiplier or divisor");
+  s.add("data.arithmetic.max_value", &ar.max_value, "largest intermediate value and answer");
+  s.add("data.arithmetic.heldout_fraction", &ar.heldout_fraction, "share of problems held out, by hash of the question");
+  s.add("data.arithmetic.set_seed", &ar.set_seed, "seed of the problem set (not run.seed: the split stays put)");
 
   rewards::RewardMixConfig& rw = cfg.reward;
   s.add("reward.weights", &rw.weights, "reward components and weights: math, countdown, code, format, overlong, "

@@ -46,7 +46,11 @@ TEMPLATES = {
                          pad_token="<｜end▁of▁sentence｜>")),
     "llama3": ("meta-llama-Llama-3.1-8B-Instruct.jinja", "meta-llama/Llama-3.1-8B-Instruct",
                dict(bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")),
+    # Committed in tests/fixtures/tokenizers/templates (from the SmolLM2 GGUF's tokenizer.chat_template; Apache-2.0).
+    "smollm2": ("HuggingFaceTB-SmolLM2-135M-Instruct.jinja", "HuggingFaceTB/SmolLM2-135M-Instruct",
+                dict(bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>")),
 }
+REPO_TEMPLATE_DIR = os.path.join(ROOT, "tests", "fixtures", "tokenizers", "templates")
 DEFAULT_DATE = "26 Jul 2024"
 
 
@@ -123,7 +127,8 @@ def main():
 
     header, cases, raises = {}, [], []
     for name, (fname, model, specials) in TEMPLATES.items():
-        with open(os.path.join(tdir, fname), "rb") as f:
+        in_repo = os.path.join(REPO_TEMPLATE_DIR, fname)
+        with open(in_repo if os.path.isfile(in_repo) else os.path.join(tdir, fname), "rb") as f:
             raw = f.read()
         header[name] = dict(file=fname, model=model, sha256=hashlib.sha256(raw).hexdigest(), **specials)
         source = raw.decode("utf-8")

@@ -21,10 +21,11 @@ constexpr NamedTemplate kChatTemplates[] = {
     {ChatTemplate::kPlain, "plain"},           {ChatTemplate::kQwen2, "qwen2"},
     {ChatTemplate::kQwen25, "qwen2.5"},
     {ChatTemplate::kQwen3, "qwen3"},           {ChatTemplate::kDeepSeekR1, "deepseek-r1"},
-    {ChatTemplate::kLlama3, "llama3"},
+    {ChatTemplate::kLlama3, "llama3"},          {ChatTemplate::kSmolLM2, "smollm2"},
 };
 
 constexpr std::string_view kQwen2DefaultSystem = "You are a helpful assistant.";
+constexpr std::string_view kSmolLMDefaultSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 constexpr std::string_view kQwenDefaultSystem =
     "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 constexpr std::string_view kDeepSeekBos = "<｜begin▁of▁sentence｜>";
@@ -156,6 +157,20 @@ std::string render_qwen2(const std::vector<ChatMessage>& messages) {
   return out;
 }
 
+// HuggingFaceTB/SmolLM2-*-Instruct's template: a default system turn unless the first message is a system one, then
+// every message (any role) as a ChatML turn. An empty conversation renders nothing (the template never reads
+// messages[0] outside its loop).
+std::string render_smollm2(const std::vector<ChatMessage>& messages, const ChatOptions& opt) {
+  check_no_tools(ChatTemplate::kSmolLM2, messages);
+  std::string out;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (i == 0 && messages[0].role != "system") append_chatml(out, "system", kSmolLMDefaultSystem);
+    append_chatml(out, messages[i].role, messages[i].content);
+  }
+  if (opt.add_generation_prompt) out += "<|im_start|>assistant\n";
+  return out;
+}
+
 // Qwen-Qwen2.5-7B-Instruct.jinja without tools.
 std::string render_qwen25(const std::vector<ChatMessage>& messages, const ChatOptions& opt) {
   check_not_empty(ChatTemplate::kQwen25, messages);
@@ -281,6 +296,7 @@ std::string render_chat(ChatTemplate t, const std::vector<ChatMessage>& messages
     case ChatTemplate::kQwen3: return render_qwen3(messages, opt);
     case ChatTemplate::kDeepSeekR1: return render_deepseek_r1(messages, opt);
     case ChatTemplate::kLlama3: return render_llama3(messages, opt);
+    case ChatTemplate::kSmolLM2: return render_smollm2(messages, opt);
   }
   GRPO_FAIL("invalid ChatTemplate value ", static_cast<int>(t), "; hint: get it from parse_chat_template");
 }
@@ -335,6 +351,7 @@ std::optional<ChatTemplate> recognize_chat_template(std::string_view jinja) {
   if (contains(jinja, "<｜Assistant｜>")) return ChatTemplate::kDeepSeekR1;
   if (contains(jinja, "<|start_header_id|>")) return ChatTemplate::kLlama3;
   if (contains(jinja, "<|im_start|>")) {
+    if (contains(jinja, kSmolLMDefaultSystem)) return ChatTemplate::kSmolLM2;
     if (contains(jinja, "<think>") && contains(jinja, "enable_thinking")) return ChatTemplate::kQwen3;
     if (contains(jinja, kQwenDefaultSystem)) return ChatTemplate::kQwen25;
     if (contains(jinja, kQwen2DefaultSystem) && contains(jinja, "set system_message")) return ChatTemplate::kQwen2;

@@ -29,6 +29,7 @@ enum class ChatTemplate {
   kQwen3,       // "qwen3": Qwen/Qwen3-*, ChatML with <think> blocks after the last user query
   kDeepSeekR1,  // "deepseek-r1": deepseek-ai/DeepSeek-R1-Distill-*, generation prompt opens "<think>\n"
   kLlama3,      // "llama3": meta-llama/Llama-3.1-*-Instruct, header blocks and a dated system header
+  kSmolLM2,     // "smollm2": HuggingFaceTB/SmolLM2-*-Instruct, ChatML with SmolLM's default system prompt
 };
 
 struct ChatOptions {
@@ -37,7 +38,7 @@ struct ChatOptions {
   std::string date_string = "26 Jul 2024";  // llama3 only: "Today Date: ..." (the template's own default)
 };
 
-// "plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3"; anything else throws listing these.
+// "plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3", "smollm2"; anything else throws listing these.
 ChatTemplate parse_chat_template(std::string_view name);
 std::string_view chat_template_name(ChatTemplate t);
 

@@ -9,13 +9,15 @@
 namespace grpo::rl::data {
 
 void DataConfig::validate() const {
-  GRPO_CHECK(source == "files" || source == "countdown", "data.source must be \"files\" or \"countdown\", got '",
-             source, "'");
+  GRPO_CHECK(source == "files" || source == "countdown" || source == "arithmetic", "data.source must be \"files\", "
+             "\"countdown\" or \"arithmetic\", got '", source, "'");
   if (source == "files") {
     GRPO_CHECK(!train.empty() || !eval.empty(), "data.train and data.eval are both empty; hint: set data.train = "
                "[\"train.jsonl\"] (and data.eval), or data.source = \"countdown\"");
-  } else {
+  } else if (source == "countdown") {
     countdown.validate();
+  } else {
+    arithmetic.validate();
   }
   GRPO_CHECK(eval_size >= 0, "data.eval_size must be >= 0 (0 = all), got ", eval_size);
   // Evaluation sets are named by their files' stems (metrics, completion files, `grpo data export`): one each.
@@ -52,6 +54,7 @@ namespace {
 
 RecordSource read_source(const DataConfig& cfg, bool with_train) {
   if (cfg.source == "countdown") return countdown_source(cfg.countdown);
+  if (cfg.source == "arithmetic") return arithmetic_source(cfg.arithmetic);
   RecordSource s;
   if (with_train) {
     for (const auto& path : cfg.train) {

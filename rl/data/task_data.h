@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "rl/data/arithmetic.h"
 #include "rl/data/countdown.h"
 #include "rl/data/prompts.h"
 #include "rl/data/source.h"
@@ -17,7 +18,7 @@
 namespace grpo::rl::data {
 
 struct DataConfig {
-  std::string source = "files";        // "files": data.train / data.eval; "countdown": the generator (data.countdown.*)
+  std::string source = "files";        // "files": data.train / data.eval; "countdown" / "arithmetic": a generator
   std::vector<std::string> train;      // JSONL or JSON-array files, concatenated
   std::vector<std::string> eval;       // one evaluation set per file
   PromptConfig prompt;                 // preset, fields, template, system prompt, prompt length limit
@@ -25,6 +26,7 @@ struct DataConfig {
   std::string response_field;          // SFT target text ("" = the generator's own responses)
   int64_t eval_size = 0;               // the first N prompts of each evaluation set (0 = all)
   CountdownConfig countdown;
+  ArithmeticConfig arithmetic;
   void validate() const;
 };
 

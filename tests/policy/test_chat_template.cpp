@@ -68,7 +68,8 @@ TEST_CASE("chat templates render every fixture case exactly as transformers does
     }
   }
   CHECK(n_failed == 0);
-  for (const char* name : {"qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3"}) CHECK(per_template[name] >= 40);
+  for (const char* name : {"qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3", "smollm2"})
+    CHECK(per_template[name] >= 40);
   CHECK(thinking_seen.size() == 2);
 }
 
@@ -98,7 +99,7 @@ TEST_CASE("plain template concatenates contents, so a single user prompt is unch
 }
 
 TEST_CASE("chat template names parse, print back, and unknown names list the valid ones", "[cpu]") {
-  for (const char* name : {"plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3"})
+  for (const char* name : {"plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3", "smollm2"})
     CHECK(chat_template_name(parse_chat_template(name)) == name);
   CHECK(parse_chat_template("qwen3") == ChatTemplate::kQwen3);
   REQUIRE_THROWS_AS(parse_chat_template("chatml"), grpo::Error);
@@ -112,7 +113,7 @@ TEST_CASE("tool calls and tool turns are refused with the template named", "[cpu
   std::vector<ChatMessage> tool_turn = {{"user", "weather?"}, {"tool", "{\"t\": 20}"}};
   ChatMessage call{"assistant", "", std::nullopt, true};
   std::vector<ChatMessage> tool_call = {{"user", "weather?"}, call};
-  for (const char* name : {"plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3"}) {
+  for (const char* name : {"plain", "qwen2", "qwen2.5", "qwen3", "deepseek-r1", "llama3", "smollm2"}) {
     INFO(name);
     auto t = parse_chat_template(name);
     REQUIRE_THROWS_WITH(render_chat(t, tool_turn),
@@ -184,4 +185,5 @@ TEST_CASE("the text after an assistant turn, for SFT targets", "[cpu]") {
   CHECK(assistant_turn_end(ChatTemplate::kQwen3) == "<|im_end|>\n");
   CHECK(assistant_turn_end(ChatTemplate::kLlama3) == "<|eot_id|>");
   CHECK(assistant_turn_end(ChatTemplate::kDeepSeekR1) == "<｜end▁of▁sentence｜>");
+  CHECK(assistant_turn_end(ChatTemplate::kSmolLM2) == "<|im_end|>\n");
 }
