@@ -18,11 +18,12 @@
 #include "policy/gguf_quants.h"
 #include "policy/tokenizer/gguf_vocab.h"
 #include "tests/policy/gguf_test_util.h"
+#include "tests/fuzz_loop.h"
 #include "tests/temp_dir.h"
 
 using namespace grpo::policy;
 using grpo::test::GgufBuilder;
-using Bytes = std::vector<uint8_t>;
+using grpo::test::Bytes;
 
 namespace {
 
@@ -187,55 +188,35 @@ TEST_CASE("GGUF reader survives 100k random mutations", "[cpu][fuzz][gguf]") {
   const auto seeds = make_seeds();
   for (const auto& s : seeds) REQUIRE_NOTHROW(parse_gguf(s.data(), s.size(), "seed"));
 
-  std::mt19937_64 rng(0x66756a7aull);
-  int n_accepted = 0, n_rejected = 0, n_files = 0;
   double checksum = 0;
-  std::string failure;  // the first failure, with its iteration
-  for (int iter = 0; iter < kIterations && failure.empty(); ++iter) {
-    Bytes b = seeds[rng() % seeds.size()];
-    for (uint64_t k = 1 + rng() % 4; k > 0; --k) mutate(b, rng);
-    // NOTE: an exact-size heap copy, so that under ASan a read one past the end is caught.
-    const Bytes exact(b.begin(), b.end());
-    bool accepted = false;
-    try {
-      const GgufHeader h = parse_gguf(exact.data(), exact.size(), "fuzz.gguf");
-      const std::string bad = check_accepted(h, exact.data(), exact.size(), &checksum);
-      if (!bad.empty()) failure = "iteration " + std::to_string(iter) + ": accepted but " + bad;
-      accepted = true;
-      ++n_accepted;
-    } catch (const grpo::Error& e) {
-      const std::string msg = e.what();
-      if (msg.rfind("fuzz.gguf: ", 0) != 0 || msg.find('\n') != std::string::npos)
-        failure = "iteration " + std::to_string(iter) + ": error is not one line naming the file: " + msg;
-      ++n_rejected;
-    } catch (const std::exception& e) {
-      failure = "iteration " + std::to_string(iter) + ": unexpected exception: " + e.what();
-    } catch (...) {
-      failure = "iteration " + std::to_string(iter) + ": unexpected non-std exception";
-    }
-
-    if (iter % kFileEvery == 0 && failure.empty()) {  // the same bytes through a file: mmap, then the vocabulary
-      const std::string path = (dir.path / "fuzz.gguf").string();
-      std::ofstream(path, std::ios::binary | std::ios::trunc)
-          .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-      ++n_files;
-      try {
-        const auto f = GgufFile::open(path);
-        if (!accepted) failure = "iteration " + std::to_string(iter) + ": file opened but memory parse threw";
-        for (const auto& t : f->tensors())
-          if (t.nbytes > 0) checksum += f->data(t)[0] + f->data(t)[t.nbytes - 1];
-      } catch (const grpo::Error&) {
-        if (accepted) failure = "iteration " + std::to_string(iter) + ": memory parse accepted but file open threw";
-      }
-      try {
-        const GgufVocab v = read_gguf_vocab(path);
-        checksum += double(v.tokens.size());
-      } catch (const grpo::Error&) {
-      } catch (const std::exception& e) {
-        failure = "iteration " + std::to_string(iter) + ": unexpected exception from the vocabulary: " + e.what();
-      }
-    }
-  }
+  const grpo::test::FuzzStats st = grpo::test::run_fuzz_loop(
+      seeds, 0x66756a7aull, kIterations, kFileEvery, "fuzz.gguf: ", mutate,
+      [&](const Bytes& exact) {
+        const GgufHeader h = parse_gguf(exact.data(), exact.size(), "fuzz.gguf");
+        return check_accepted(h, exact.data(), exact.size(), &checksum);
+      },
+      [&](const Bytes& b, bool accepted) -> std::string {  // mmap, then the vocabulary reader
+        const std::string path = (dir.path / "fuzz.gguf").string();
+        std::ofstream(path, std::ios::binary | std::ios::trunc)
+            .write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+        try {
+          const auto f = GgufFile::open(path);
+          if (!accepted) return "file opened but memory parse threw";
+          for (const auto& t : f->tensors())
+            if (t.nbytes > 0) checksum += f->data(t)[0] + f->data(t)[t.nbytes - 1];
+        } catch (const grpo::Error&) {
+          if (accepted) return "memory parse accepted but file open threw";
+        }
+        try {
+          checksum += double(read_gguf_vocab(path).tokens.size());
+        } catch (const grpo::Error&) {
+        } catch (const std::exception& e) {
+          return std::string("unexpected exception from the vocabulary: ") + e.what();
+        }
+        return "";
+      });
+  const int n_accepted = st.accepted, n_rejected = st.rejected, n_files = st.files;
+  const std::string& failure = st.failure;
 
   INFO("accepted " << n_accepted << ", rejected " << n_rejected << ", via files " << n_files << ", checksum "
                    << checksum);

@@ -13,10 +13,11 @@
 
 #include "kernels/check.h"
 #include "policy/safetensors.h"
+#include "tests/fuzz_loop.h"
 
 namespace fs = std::filesystem;
 using namespace grpo::policy;
-using Bytes = std::vector<uint8_t>;
+using grpo::test::Bytes;
 
 namespace {
 
@@ -240,48 +241,30 @@ TEST_CASE("safetensors reader survives 100k random mutations", "[cpu][fuzz]") {
   const auto seeds = make_seeds(dir);
   for (const auto& s : seeds) REQUIRE_NOTHROW(parse_header(s.data(), s.size(), "seed"));
 
-  std::mt19937_64 rng(0x5afe7e45ull);
-  int n_accepted = 0, n_rejected = 0, n_files = 0;
   uint64_t checksum = 0;
-  std::string failure;  // first failure, with the iteration number
-  for (int iter = 0; iter < kIterations && failure.empty(); ++iter) {
-    Bytes b = seeds[rng() % seeds.size()];
-    for (uint64_t k = 1 + rng() % 4; k > 0; --k) mutate(b, rng);
-    // NOTE: an exact-size heap copy, so that under ASan a read one past the end is caught.
-    const Bytes exact(b.begin(), b.end());
-    bool accepted = false;
-    try {
-      const auto h = parse_header(exact.data(), exact.size(), "fuzz");
-      const std::string bad = check_accepted(h, exact.data(), exact.size(), &checksum);
-      if (!bad.empty()) failure = "iteration " + std::to_string(iter) + ": accepted but " + bad;
-      accepted = true;
-      ++n_accepted;
-    } catch (const grpo::Error& e) {
-      if (std::string(e.what()).find("fuzz") == std::string::npos)
-        failure = "iteration " + std::to_string(iter) + ": error does not name the file: " + e.what();
-      ++n_rejected;
-    } catch (const std::exception& e) {
-      failure = "iteration " + std::to_string(iter) + ": unexpected exception: " + e.what();
-    } catch (...) {
-      failure = "iteration " + std::to_string(iter) + ": unexpected non-std exception";
-    }
-
-    if (iter % kFileEvery == 0 && failure.empty()) {  // the same bytes through a real file and mmap
-      const std::string path = (dir / "fuzz.safetensors").string();
-      write_file(path, b);
-      ++n_files;
-      try {
-        auto f = SafetensorsFile::open(path);
-        if (!accepted) failure = "iteration " + std::to_string(iter) + ": file opened but memory parse threw";
-        for (const auto& t : f->tensors())
-          if (t.end > t.begin) checksum += f->data(t)[0] + f->data(t)[t.nbytes() - 1];
-      } catch (const grpo::Error&) {
-        if (accepted) failure = "iteration " + std::to_string(iter) + ": memory parse accepted but file open threw";
-      } catch (const std::exception& e) {
-        failure = "iteration " + std::to_string(iter) + ": unexpected exception from open: " + e.what();
-      }
-    }
-  }
+  const grpo::test::FuzzStats st = grpo::test::run_fuzz_loop(
+      seeds, 0x5afe7e45ull, kIterations, kFileEvery, "fuzz", mutate,
+      [&](const Bytes& exact) {
+        const auto h = parse_header(exact.data(), exact.size(), "fuzz");
+        return check_accepted(h, exact.data(), exact.size(), &checksum);
+      },
+      [&](const Bytes& b, bool accepted) -> std::string {  // a real file and mmap
+        const std::string path = (dir / "fuzz.safetensors").string();
+        write_file(path, b);
+        try {
+          auto f = SafetensorsFile::open(path);
+          if (!accepted) return "file opened but memory parse threw";
+          for (const auto& t : f->tensors())
+            if (t.end > t.begin) checksum += f->data(t)[0] + f->data(t)[t.nbytes() - 1];
+        } catch (const grpo::Error&) {
+          if (accepted) return "memory parse accepted but file open threw";
+        } catch (const std::exception& e) {
+          return std::string("unexpected exception from open: ") + e.what();
+        }
+        return "";
+      });
+  const int n_accepted = st.accepted, n_rejected = st.rejected, n_files = st.files;
+  const std::string& failure = st.failure;
   fs::remove_all(dir);
 
   INFO("accepted " << n_accepted << ", rejected " << n_rejected << ", via files " << n_files << ", checksum "
