@@ -50,7 +50,7 @@ void Recipe::bind() {
   s.add("data.template", &d.prompt.prompt_template, "prompt text with {field} placeholders; \"\" = the prompt field as is");
   s.add("data.system_prompt", &d.prompt.system_prompt, "system message before the prompt; \"\" = none");
   s.add("data.chat_template", &d.chat_template, "auto (the checkpoint's; none = plain), plain, qwen2, qwen2.5, qwen3, "
-        "deepseek-r1 or llama3");
+        "deepseek-r1, llama3 or smollm2");
   s.add("data.max_prompt_tokens", &d.prompt.max_prompt_tokens, "longer prompts are dropped (and counted), never cut");
   s.add("data.eval_size", &d.eval_size, "first N prompts of each evaluation set; 0 = all");
   rl::data::CountdownConfig& cd = d.countdown;
@@ -73,8 +73,8 @@ void Recipe::bind() {
   s.add("data.arithmetic.set_seed", &ar.set_seed, "seed of the problem set (not run.seed: the split stays put)");
 
   rewards::RewardMixConfig& rw = cfg.reward;
-  s.add("reward.weights", &rw.weights, "reward components and weights: math, countdown, code, format, overlong, "
-        "external; reward = sum of weight * value");
+  s.add("reward.weights", &rw.weights, "reward components and weights: math, countdown, code, format (think block "
+        "+ answer), boxed (one \\boxed{} answer), overlong, external; reward = sum of weight * value");
   s.add("reward.verifier", &rw.verifier, "the component whose verdict is accuracy; \"\" = the only non-shaping one");
   s.add("reward.overlong_buffer", &rw.overlong_buffer, "DAPO soft overlong penalty: the last N tokens of the budget "
         "(component overlong)");

@@ -53,8 +53,17 @@ Score score_format(std::string_view c, const FormatConfig& cfg) {
     return shape(true, "think then answer");
   }
   if (n_open + n_close > 0) return shape(false, "want exactly one <answer>…</answer>");
-  if (cfg.allow_boxed && count(rest, "\\boxed{") == 1) return shape(true, "think then \\boxed{}");
-  return shape(false, "no answer after the think block");
+  if (cfg.allow_boxed && count(rest, "\\boxed{") == 1) {
+    // The box must close (braces nest) and hold something.
+    const size_t open = rest.find("\\boxed{") + 7;
+    int depth = 1;
+    size_t i = open;
+    for (; i < rest.size() && depth > 0; ++i) depth += rest[i] == '{' ? 1 : rest[i] == '}' ? -1 : 0;
+    if (depth > 0) return shape(false, "\\boxed{ never closes");
+    if (blank(rest.substr(open, i - 1 - open))) return shape(false, "empty \\boxed{}");
+    return shape(true, cfg.require_think ? "think then \\boxed{}" : "one \\boxed{}");
+  }
+  return shape(false, cfg.require_think ? "no answer after the think block" : "no \\boxed{} or <answer>");
 }
 
 double overlong_penalty(int64_t n_tokens, int64_t max_tokens, int64_t buffer_tokens) {

@@ -1,5 +1,6 @@
 // Shape rewards that do not judge correctness: the R1-style format reward (a <think>…</think> block, then
-// one <answer>…</answer> or \boxed{} answer) and DAPO's soft overlong penalty on completion length. Both are
+// one <answer>…</answer> or \boxed{} answer; the reward component "format"), the same without the think block
+// (component "boxed": one answer, for models that answer in prose) and DAPO's soft overlong penalty on completion length. Both are
 // pure functions; a recipe weighs them against the correctness reward. Not a verifier of the answer itself.
 #pragma once
 
@@ -17,7 +18,7 @@ struct FormatConfig {
 
 // value 1 and verdict ok when the completion has the shape; 0 and unparsable (detail: what is missing)
 // otherwise. Exactly one <think> block, closed; exactly one answer, after it; nothing but whitespace after
-// </answer>.
+// </answer>; a \boxed{} answer must close and hold something.
 Score score_format(std::string_view completion, const FormatConfig& cfg = {});
 
 // DAPO (Yu et al. 2025, eq. 13): 0 up to max_tokens - buffer_tokens, then falling linearly to -1 at

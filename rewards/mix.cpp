@@ -11,7 +11,9 @@ namespace grpo::rewards {
 
 namespace {
 
-bool is_shaping(const std::string& name) { return name == "format" || name == kOverlongComponent; }
+bool is_shaping(const std::string& name) {
+  return name == "format" || name == "boxed" || name == kOverlongComponent;
+}
 
 }  // namespace
 
@@ -38,7 +40,7 @@ void RewardMixConfig::validate(bool has_external) const {
   }
   int n = 0;
   for (const auto& [name, w] : weights) n += !is_shaping(name);
-  GRPO_CHECK(n == 1, "reward.weights has ", n, " verifiers (components other than format and overlong); hint: set "
+  GRPO_CHECK(n == 1, "reward.weights has ", n, " verifiers (components other than format, boxed and overlong); hint: set "
              "reward.verifier to the one whose verdict counts as accuracy");
 }
 

@@ -20,7 +20,7 @@ constexpr const char* kExternalComponent = "external";  // the recipe's external
 struct RewardMixConfig {
   std::map<std::string, double> weights = {{"math", 1.0}};  // component -> weight; reward = sum of weight * value
   std::string verifier;          // the component whose verdict (ok = correct) and detail the Score carries; "" = the
-                                 // only component that is not a shaping term (format, overlong)
+                                 // only component that is not a shaping term (format, boxed, overlong)
   int64_t overlong_buffer = 0;   // DAPO: the last N tokens of the budget are penalised linearly (needs "overlong")
   // Throws one line naming the component for an unknown name, a non-finite weight or no verifier.
   // `has_external`: an external program is configured (the "external" component may be used).

@@ -22,6 +22,14 @@ Score score_countdown_default(std::string_view completion, const Meta& meta) {
 
 Score score_format_default(std::string_view completion, const Meta&) { return score_format(completion); }
 
+Score score_boxed_default(std::string_view completion, const Meta&) {
+  FormatConfig cfg;
+  cfg.require_think = false;
+  Score s = score_format(completion, cfg);
+  s.components = {{"boxed", s.value}};
+  return s;
+}
+
 // meta: "answer" (the gold answer, LaTeX or plain).
 Score score_math_default(std::string_view completion, const Meta& meta) {
   auto it = meta.find("answer");
@@ -39,6 +47,7 @@ constexpr TaskEntry kTasks[] = {
     {"countdown", &score_countdown_default},
     {"math", &score_math_default},
     {"format", &score_format_default},  // shape only: <think>…</think> then one answer
+    {"boxed", &score_boxed_default},    // shape only: one \boxed{} (or <answer>) answer, no think block
     {"code", &code::score_code_meta},  // meta: "tests" (+ "entry_point") or "cases" (JSON)
 };
 

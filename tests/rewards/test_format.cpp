@@ -32,3 +32,16 @@ TEST_CASE("overlong penalty follows DAPO's soft ramp", "[cpu]") {
   CHECK(overlong_penalty(1001, 1000, 0) == -1.0);
   CHECK_THROWS_AS(overlong_penalty(10, 100, 200), grpo::Error);
 }
+
+TEST_CASE("format without the think block: one closed, non-empty \\boxed{}", "[cpu]") {
+  FormatConfig boxed;
+  boxed.require_think = false;
+  CHECK(score_format("So 3 + 4 = 7. The answer is \\boxed{7}.", boxed).value == 1.0);
+  CHECK(score_format("\\boxed{\\frac{1}{2}}", boxed).value == 1.0);  // nested braces
+  CHECK(score_format("The answer is 7.", boxed).detail == "no \\boxed{} or <answer>");
+  CHECK(score_format("\\boxed{ }", boxed).detail == "empty \\boxed{}");
+  CHECK(score_format("\\boxed{7", boxed).detail == "\\boxed{ never closes");
+  CHECK(score_format("\\boxed{\\frac{1}{2}", boxed).detail == "\\boxed{ never closes");
+  CHECK(score_format("\\boxed{6} or \\boxed{7}", boxed).value == 0.0);
+  CHECK(score_format("<think>a</think> \\boxed{}").value == 0.0);  // the think form checks the box too
+}

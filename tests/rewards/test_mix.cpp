@@ -50,6 +50,19 @@ TEST_CASE("a mixture sums weighted components and takes the verifier's verdict",
   CHECK(s[2].components.at("overlong") == Approx(-1.0));
   CHECK(s[2].value == Approx(0.0));
   CHECK(s[2].verdict == Verdict::ok);
+  // "boxed" is shaping too (math stays the verifier): one \boxed{} answer, no think block needed.
+  cfg = RewardMixConfig{};
+  cfg.weights = {{"math", 1.0}, {"boxed", 0.1}};
+  REQUIRE_NOTHROW(cfg.validate(false));
+  CHECK(cfg.resolved_verifier() == "math");
+  req = {{"so \\boxed{4}", &meta, 10, 100}, {"the answer is 4", &meta, 10, 100}, {"\\boxed{5}", &meta, 10, 100}};
+  s = score_mix(pool, cfg, req);
+  CHECK(s[0].value == Approx(1.1));
+  CHECK(s[0].components.at("boxed") == 1.0);
+  CHECK(s[1].value == Approx(1.0));  // right by the last number, not boxed
+  CHECK(s[1].verdict == Verdict::ok);
+  CHECK(s[2].value == Approx(0.1));
+  CHECK(s[2].verdict == Verdict::wrong);
 }
 
 TEST_CASE("mixture validation names the component", "[cpu]") {
