@@ -98,6 +98,8 @@ void Recipe::bind() {
   s.add("rl.prompts_per_step", &g.prompts_per_step, "B: prompts per step");
   s.add("rl.group_size", &g.group_size, "G: completions per prompt");
   s.add("rl.drop_zero_variance", &g.drop_zero_variance, "leave groups with equal rewards out of the update");
+  s.add("rl.signal", &g.signal, "what must differ within a group: reward, or verifier (groups that differ only by "
+        "shaping terms such as format get advantage 0)");
   s.add("rl.scale_by_std", &g.advantage.scale_by_std, "divide advantages by the group std (GRPO); false = Dr. GRPO");
   s.add("rl.samples_every", &g.samples_every, "steps between writing a group's completions to samples.jsonl");
   s.add("rl.lr", &l.optim.lr, "GRPO peak learning rate");

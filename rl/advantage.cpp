@@ -23,4 +23,14 @@ AdvantageResult compute_group_advantages(const at::Tensor& rewards, const Advant
   return out;
 }
 
+void mark_verifier_ties(AdvantageResult& adv, const at::Tensor& correct) {
+  GRPO_CHECK(correct.dim() == 2 && correct.sizes() == adv.advantages.sizes(), "mark_verifier_ties: correct ",
+             correct.sizes(), " does not match the advantages ", adv.advantages.sizes());
+  at::Tensor c = correct.to(at::kBool);
+  const at::Tensor tied = c.all(1) | (~c).all(1);
+  adv.zero_variance = adv.zero_variance | tied;
+  adv.n_zero_variance = adv.zero_variance.sum().item<int64_t>();
+  adv.advantages = adv.advantages.masked_fill(adv.zero_variance.unsqueeze(1), 0.0);
+}
+
 }  // namespace grpo::rl

@@ -20,4 +20,8 @@ struct AdvantageResult {
 // rewards: [B, G] (G >= 2). The std is the unbiased sample std over each group (as TRL and verl).
 AdvantageResult compute_group_advantages(const at::Tensor& rewards, const AdvantageConfig& cfg);
 
+// Marks as zero-variance (advantages 0) every group whose verifier verdicts are all equal, all right or all wrong,
+// even when shaping terms made their rewards differ: such a group teaches only the shaping. correct: [B, G] bool.
+void mark_verifier_ties(AdvantageResult& adv, const at::Tensor& correct);
+
 }  // namespace grpo::rl

@@ -16,6 +16,8 @@ void GrpoConfig::validate() const {
   GRPO_CHECK(prompts_per_step > 0, "rl.prompts_per_step must be > 0, got ", prompts_per_step);
   GRPO_CHECK(group_size >= 2, "rl.group_size must be >= 2 (advantages compare samples of a group), got ",
              group_size);
+  GRPO_CHECK(signal == "reward" || signal == "verifier", "rl.signal must be reward or verifier, got \"", signal,
+             "\"");
 }
 
 namespace {
@@ -57,6 +59,13 @@ at::Tensor reward_matrix(const std::vector<rewards::Score>& scores, int64_t B, i
   double* p = r.data_ptr<double>();
   for (size_t i = 0; i < scores.size(); ++i) p[i] = scores[i].value;
   return r;
+}
+
+at::Tensor correct_matrix(const std::vector<rewards::Score>& scores, int64_t B, int64_t G) {
+  at::Tensor c = at::empty({B, G}, at::kBool);
+  bool* p = c.data_ptr<bool>();
+  for (size_t i = 0; i < scores.size(); ++i) p[i] = scores[i].verdict == rewards::Verdict::ok;
+  return c;
 }
 
 // The sequences that carry signal, packed for the learner; nullopt-like empty batch when none does.
@@ -182,7 +191,9 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
     return score_completions(ctx.pool, ctx.reward, prompts, completions, G, ctx.sampling.max_new_tokens);
   });
   auto adv = timer.time("advantages", [&] {
-    return compute_group_advantages(reward_matrix(scores, B, G), ctx.cfg.advantage);
+    AdvantageResult a = compute_group_advantages(reward_matrix(scores, B, G), ctx.cfg.advantage);
+    if (ctx.cfg.signal == "verifier") mark_verifier_ties(a, correct_matrix(scores, B, G));
+    return a;
   });
   TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, prompts, completions, adv); });
   UpdateStats update;

@@ -4,6 +4,7 @@
 // from the data stream and rewards from the recipe's reward mixture.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,6 +23,8 @@ struct GrpoConfig {
   int64_t prompts_per_step = 64;    // B
   int64_t group_size = 8;           // G completions per prompt
   bool drop_zero_variance = true;   // groups whose rewards are all equal carry no signal: left out of the update
+  std::string signal = "reward";    // what must differ within a group for it to carry signal: reward, or verifier
+                                    // (its verdicts: a group that differs only by shaping terms gets advantage 0)
   AdvantageConfig advantage;
   int64_t samples_every = 10;       // steps between writing a group's completions to samples.jsonl (0 = never)
   void validate() const;

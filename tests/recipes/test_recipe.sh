@@ -19,7 +19,9 @@ trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL ($name): $*"; exit 1; }
 m=$shared/math
 
-"$grpo" init --preset tiny-qwen2 --tokenizer "$shared/tokenizers/qwen2_vocab" --out "$work/model" >/dev/null ||
+preset=tiny-qwen2
+[ "$name" = smollm2-arith ] && preset=tiny-llama  # SmolLM2 is a llama
+"$grpo" init --preset $preset --tokenizer "$shared/tokenizers/qwen2_vocab" --out "$work/model" >/dev/null ||
   fail "grpo init"
 sizes=(run.out_dir="$work/run" model.path="$work/model" rl.steps=2 rl.prompts_per_step=2 rl.group_size=2
        rollout.max_new_tokens=12 data.eval_size=3 eval.every=0 run.save_every=0 eval.samples=2
@@ -32,6 +34,7 @@ case $name in
     # The generator's problems as TinyZero-style files (its records carry numbers and target).
     "$grpo" data export "$recipes/countdown-tiny.toml" --out "$work/cd" 2>/dev/null || fail "data export"
     data=("data.train=[\"$work/cd/train.jsonl\"]" "data.eval=[\"$work/cd/heldout.jsonl\"]") ;;
+  smollm2-arith) data=() ;;  # generated word problems
   *) fail "unknown recipe" ;;
 esac
 
@@ -52,7 +55,7 @@ grep -q "^pass@2: [0-9.]* (n=3)$" "$work/eval.txt" || fail "eval printed no pass
 n=$(cat "$work"/run/eval/*.jsonl | grep -c '"verdict"')
 sets=$(ls "$work"/run/eval/*.jsonl | wc -l)
 [ "$n" -eq $((sets * 3 * 3)) ] || fail "eval wrote $n completions for $sets sets (want 9 per set)"
-echo "ok: $name: 2 GRPO steps and an eval on a tiny random qwen2 with the Qwen2 tokenizer; $(tr '\n' ' ' <"$work/eval.txt")"
+echo "ok: $name: 2 GRPO steps and an eval on a tiny random $preset with the Qwen2 tokenizer; $(tr '\n' ' ' <"$work/eval.txt")"
 
 if [ "$name" = gsm8k-r1zero ]; then
   # SFT from any checkpoint on a response field (GSM8K's worked solutions), then GRPO from its output.

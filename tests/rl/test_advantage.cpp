@@ -35,3 +35,21 @@ TEST_CASE("Dr. GRPO advantages skip the std", "[cpu]") {
 TEST_CASE("advantages need groups of at least two", "[cpu]") {
   REQUIRE_THROWS_WITH(compute_group_advantages(at::zeros({3, 1}), AdvantageConfig{}), Catch::Contains("G >= 2"));
 }
+
+TEST_CASE("verifier ties: a group whose verdicts all agree carries no signal, whatever its shaping", "[cpu]") {
+  // rewards = correct + 0.1 * boxed: group 0 all wrong (boxing differs), 1 all right, 2 mixed, 3 equal rewards.
+  at::Tensor r = at::tensor({0.0, 0.1, 0.0, 0.1, 1.1, 1.0, 1.0, 1.0, 1.1, 0.0, 0.1, 0.0, 0.0, 0.0, 0.0, 0.0},
+                            at::kDouble).view({4, 4});
+  at::Tensor ok = at::tensor({0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0}, at::kInt).view({4, 4}).to(at::kBool);
+  AdvantageResult a = compute_group_advantages(r, {});
+  CHECK(a.n_zero_variance == 1);
+  CHECK(a.advantages[0][1].item<float>() == Approx(std::sqrt(3.0) / 2).epsilon(1e-4));  // 0.1 apart: full size
+  const at::Tensor mixed = a.advantages[2].clone();
+  mark_verifier_ties(a, ok);
+  CHECK(a.n_zero_variance == 3);
+  CHECK(a.zero_variance.equal(at::tensor({1, 1, 0, 1}, at::kInt).to(at::kBool)));
+  CHECK(a.advantages[0].abs().sum().item<float>() == 0.0f);
+  CHECK(a.advantages[1].abs().sum().item<float>() == 0.0f);
+  CHECK(at::equal(a.advantages[2], mixed));  // the shaping still orders samples inside a group that has signal
+  CHECK_THROWS_WITH(mark_verifier_ties(a, ok.view({2, 8})), Catch::Contains("does not match"));
+}

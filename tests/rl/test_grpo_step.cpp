@@ -89,6 +89,58 @@ TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages an
   CHECK(r2.metrics["step"] == 2);
 }
 
+TEST_CASE("grpo_step with rl.signal = verifier: groups that differ only by shaping are not trained on", "[cpu]") {
+  // The verifier is always wrong; the shaping term (format, stood in for by "even length") differs within groups.
+  auto wrong = [](std::string_view, const rewards::Meta&) {
+    rewards::Score s;
+    s.verdict = rewards::Verdict::wrong;
+    return s;
+  };
+  auto even = [](std::string_view c, const rewards::Meta&) {
+    rewards::Score s;
+    s.value = c.size() % 2 == 0 ? 1.0 : 0.0;
+    return s;
+  };
+  for (const char* signal : {"reward", "verifier"}) {
+    Setup s;
+    s.pool.add_checker("math", wrong);
+    s.pool.add_checker("format", even);
+    GrpoConfig g;
+    g.prompts_per_step = 4;
+    g.group_size = 4;
+    g.signal = signal;
+    REQUIRE_NOTHROW(g.validate());
+    rollout::SamplingConfig sampling;
+    sampling.max_new_tokens = 8;
+    sampling.seed = 5;
+    rollout::EngineConfig ec;
+    ec.max_seq_len = 32;
+    rollout::RolloutEngine engine(s.model, s.tok, ec);
+    LearnerConfig lc;
+    lc.optim.lr = 1e-2;
+    Learner learner(s.model, lc);
+    data::TaskData::Stream stream(*s.data, 3);
+    GrpoContext ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner};
+    const at::Tensor before = s.model->embed_tokens->weight.clone();
+    const auto m = grpo_step(ctx, 0).metrics;
+    INFO(signal << ": " << m.dump());
+    CHECK(m["accuracy"].get<double>() == 0.0);
+    if (std::string(signal) == "reward") {
+      REQUIRE(m["zero_variance_groups"].get<int64_t>() < 4);  // the lengths differ in some group
+      CHECK(m["learner_tokens"].get<int64_t>() > 0);
+      CHECK_FALSE(at::equal(before, s.model->embed_tokens->weight));
+    } else {
+      CHECK(m["zero_variance_groups"].get<int64_t>() == 4);
+      CHECK(m["learner_tokens"].get<int64_t>() == 0);
+      CHECK(m["update_skipped"].get<bool>());
+      CHECK(at::equal(before, s.model->embed_tokens->weight));
+    }
+  }
+  GrpoConfig bad;
+  bad.signal = "shaping";
+  CHECK_THROWS_WITH(bad.validate(), Catch::Contains("rl.signal"));
+}
+
 TEST_CASE("evaluate: greedy accuracy, avg@k with its standard error, pass@k curve, maj@k, one record per completion",
           "[cpu]") {
   Setup s;
