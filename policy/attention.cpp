@@ -3,6 +3,8 @@
 
 #include <limits>
 
+#include <ATen/core/grad_mode.h>
+
 #include "kernels/check.h"
 
 namespace grpo::policy {

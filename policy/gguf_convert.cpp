@@ -3,6 +3,7 @@
 #include "policy/gguf_convert.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cstdio>
 #include <cstdlib>

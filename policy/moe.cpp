@@ -4,6 +4,8 @@
 #include <limits>
 #include <string>
 
+#include <ATen/core/grad_mode.h>
+
 #include "kernels/check.h"
 
 namespace grpo::policy {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
 
 #include "kernels/check.h"
 

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <ATen/core/grad_mode.h>
+
 #include <cstring>
 #include <algorithm>
 #include <filesystem>

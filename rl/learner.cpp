@@ -6,6 +6,7 @@
 #include <exception>
 #include <thread>
 
+#include <ATen/core/grad_mode.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>

@@ -1,6 +1,8 @@
 // The clipped policy-gradient loss; see loss.h.
 #include "rl/loss.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include "kernels/check.h"
 
 namespace grpo::rl {

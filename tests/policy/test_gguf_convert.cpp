@@ -9,6 +9,8 @@
 #include <functional>
 #include <map>
 
+#include <ATen/core/grad_mode.h>
+
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include <ATen/core/grad_mode.h>
 #include <c10/core/InferenceMode.h>
 
 #include "policy/tokenizer/char_tokenizer.h"

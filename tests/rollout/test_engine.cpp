@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 
+#include <ATen/core/grad_mode.h>
+
 #include "policy/tokenizer/char_tokenizer.h"
 #include "rl/batch.h"
 #include "rl/learner.h"
