@@ -45,6 +45,34 @@ struct Setup {
   }
 };
 
+// One step's worth of machinery over a Setup: engine, learner (lr 1e-2), data stream and the context joining them.
+struct StepRig {
+  static rollout::SamplingConfig sampling_config() {
+    rollout::SamplingConfig c;
+    c.max_new_tokens = 8;
+    c.seed = 5;
+    return c;
+  }
+  static rollout::EngineConfig engine_config() {
+    rollout::EngineConfig c;
+    c.max_seq_len = 32;
+    return c;
+  }
+  static LearnerConfig learner_config() {
+    LearnerConfig c;
+    c.optim.lr = 1e-2;
+    return c;
+  }
+  StepRig(Setup& s, const GrpoConfig& g)
+      : engine(s.model, s.tok, engine_config()), learner(s.model, learner_config()), stream(*s.data, 3),
+        ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner} {}
+  rollout::SamplingConfig sampling = sampling_config();
+  rollout::RolloutEngine engine;
+  Learner learner;
+  data::TaskData::Stream stream;
+  GrpoContext ctx;
+};
+
 }  // namespace
 
 TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages and one update", "[cpu]") {
@@ -54,17 +82,8 @@ TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages an
   g.group_size = 4;
   g.samples_every = 1;
   g.drop_zero_variance = false;  // every group reaches the learner, whatever the rewards
-  rollout::SamplingConfig sampling;
-  sampling.max_new_tokens = 8;
-  sampling.seed = 5;
-  rollout::EngineConfig ec;
-  ec.max_seq_len = 32;
-  rollout::RolloutEngine engine(s.model, s.tok, ec);
-  LearnerConfig lc;
-  lc.optim.lr = 1e-2;
-  Learner learner(s.model, lc);
-  data::TaskData::Stream stream(*s.data, 3);
-  GrpoContext ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner};
+  StepRig rig(s, g);
+  GrpoContext& ctx = rig.ctx;
   const at::Tensor before = s.model->embed_tokens->weight.clone();
   GrpoStepResult r = grpo_step(ctx, 0);
   const auto& m = r.metrics;
@@ -110,19 +129,9 @@ TEST_CASE("grpo_step with rl.signal = verifier: groups that differ only by shapi
     g.group_size = 4;
     g.signal = signal;
     REQUIRE_NOTHROW(g.validate());
-    rollout::SamplingConfig sampling;
-    sampling.max_new_tokens = 8;
-    sampling.seed = 5;
-    rollout::EngineConfig ec;
-    ec.max_seq_len = 32;
-    rollout::RolloutEngine engine(s.model, s.tok, ec);
-    LearnerConfig lc;
-    lc.optim.lr = 1e-2;
-    Learner learner(s.model, lc);
-    data::TaskData::Stream stream(*s.data, 3);
-    GrpoContext ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner};
+    StepRig rig(s, g);
     const at::Tensor before = s.model->embed_tokens->weight.clone();
-    const auto m = grpo_step(ctx, 0).metrics;
+    const auto m = grpo_step(rig.ctx, 0).metrics;
     INFO(signal << ": " << m.dump());
     CHECK(m["accuracy"].get<double>() == 0.0);
     if (std::string(signal) == "reward") {
