@@ -92,7 +92,12 @@ Rope make_rope(int64_t dim, const RopeConfig& cfg, int64_t max_position_embeddin
 }
 
 RopeAngles rope_angles(const at::Tensor& positions, const Rope& rope) {
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * rope.inv_freq.to(positions.device());
+  const at::Device device = positions.device();
+  if (!device.is_cpu() && (!rope.inv_freq_on_device.defined() || rope.inv_freq_on_device.device() != device)) {
+    rope.inv_freq_on_device = rope.inv_freq.to(device);
+  }
+  const at::Tensor& inv_freq = device.is_cpu() ? rope.inv_freq : rope.inv_freq_on_device;
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * inv_freq;
   RopeAngles a{freqs.cos(), freqs.sin(), rope.interleaved};
   if (rope.attention_factor != 1.0) {
     a.cos = a.cos * rope.attention_factor;

@@ -53,6 +53,9 @@ TORCH_MODULE(SwiGLU);
 // computed in fp32 with the operations transformers uses), the factor on cos/sin, and the pair layout.
 struct Rope {
   at::Tensor inv_freq;            // [dim/2] float32, CPU
+  // inv_freq on the device the positions were last on (not the CPU): a decode step on CUDA then copies nothing
+  // (a copy from pageable host memory would stall the host). Written only for non-CPU devices, one thread each.
+  mutable at::Tensor inv_freq_on_device;
   double attention_factor = 1.0;  // multiplies cos and sin (YaRN)
   bool interleaved = false;
 };

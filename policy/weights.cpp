@@ -313,7 +313,14 @@ Policy new_policy(const std::string& preset, const std::string& tokenizer, uint6
   const int64_t eos = p.tokenizer->eos_id();
   if (eos >= 0 && std::find(p.eos_ids.begin(), p.eos_ids.end(), eos) == p.eos_ids.end()) p.eos_ids.push_back(eos);
   GRPO_CHECK(!p.eos_ids.empty(), "tokenizer ", tokenizer, " has no EOS token; hint: use a tokenizer with an eos_token");
-  p.config = model_preset(preset, p.tokenizer->vocab_size());
+  if (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0) {
+    // A Hugging Face config.json: any shape (a full-size model to benchmark), its vocabulary at least the tokenizer's.
+    p.config = read_model_config(preset);
+    GRPO_CHECK(p.config.n_vocab >= p.tokenizer->vocab_size(), preset, ": vocab_size ", p.config.n_vocab,
+               " is smaller than the tokenizer's ", p.tokenizer->vocab_size(), " tokens; hint: raise vocab_size");
+  } else {
+    p.config = model_preset(preset, p.tokenizer->vocab_size());
+  }
   p.config.eos_token_id = p.eos_ids.front();
   p.config.bos_token_id = p.tokenizer->bos_id();
   p.config.pad_token_id = p.tokenizer->pad_id();

@@ -59,7 +59,8 @@ void save_model_atomic(const Transformer& model, const Tokenizer* tokenizer, con
 // save_policy into a fresh sibling temporary directory, then renamed to `dir` (which must not exist).
 void save_policy_atomic(const Policy& p, const std::string& dir, uint64_t max_shard_bytes = 5ull << 30);
 
-// A fresh, randomly initialised policy: model_preset(preset) sized to the tokenizer ("char" for the character
+// A fresh, randomly initialised policy: model_preset(preset) sized to the tokenizer, or the shape a config.json file
+// names (preset ends in .json; its vocab_size at least the tokenizer's), with the tokenizer ("char" for the character
 // tokenizer, or a tokenizer directory or file; a directory also gives EOS ids, chat template and
 // generation_config.json), weights drawn from `seed`, on the CPU.
 Policy new_policy(const std::string& preset, const std::string& tokenizer, uint64_t seed);

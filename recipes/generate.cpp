@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/check.h"
+#include "policy/device.h"
 #include "policy/tokenizer/chat_template.h"
 #include "policy/tokenizer/tokenizer_files.h"
 #include "policy/weights.h"
@@ -26,7 +27,8 @@ namespace {
 
 constexpr const char* kUsage =
     "grpo generate --model DIR --prompts FILE.jsonl [--n G] [--temperature T] [--top-p P] [--top-k K] "
-    "[--max-new-tokens N] [--seed S] [--stop STRING]... [--chat-template NAME] [--output OUT.jsonl] [--threads N]";
+    "[--max-new-tokens N] [--seed S] [--stop STRING]... [--chat-template NAME] [--output OUT.jsonl] [--threads N] "
+    "[--device D] [--dtype T]";
 
 constexpr const char* kHelp =
     "  --model DIR          a Hugging Face checkpoint directory (config.json, safetensors, tokenizer)\n"
@@ -42,6 +44,8 @@ constexpr const char* kHelp =
     "  --chat-template NAME for \"messages\": auto (the checkpoint's, default), qwen2, qwen2.5, qwen3, deepseek-r1,\n"
     "                       llama3 or plain (the contents joined)\n"
     "  --output FILE        write the completions here instead of stdout\n"
+    "  --device D           cpu (default), cuda or cuda:N (a CUDA LibTorch)\n"
+    "  --dtype T            auto (bfloat16 on CUDA, float32 on the CPU; default), float32 or bfloat16\n"
     "output lines: index (the prompt's position in the file, 0-based, blank lines skipped), sample, completion,\n"
     "token_ids, logprobs (log-softmax of the logits divided by\n"
     "the temperature; of the raw logits at temperature 0), finish_reason (stop | length); tokens/s on stderr.\n";
@@ -62,7 +66,7 @@ int run_generate(int argc, char** argv) {
   }
   Args a = parse_args(static_cast<int>(rest.size()), rest.data(), "generate",
                       {"--model", "--prompts", "--n", "--temperature", "--top-p", "--top-k", "--max-new-tokens", "--seed",
-                       "--chat-template", "--output", "--threads"},
+                       "--chat-template", "--output", "--threads", "--device", "--dtype"},
                       {}, kUsage, kHelp);
   GRPO_CHECK(a.has("--model") && a.has("--prompts"), "grpo generate: --model and --prompts are required; usage: ",
              kUsage);
@@ -83,7 +87,17 @@ int run_generate(int argc, char** argv) {
 
   // The prompts: parse every line before loading the model, so bad input fails fast.
   const std::vector<rl::data::Record> records = rl::data::read_records(a.get("--prompts"));
-  policy::Policy pol = policy::load_policy(a.get("--model"), at::kCPU);
+  at::Device device = at::kCPU;
+  try {
+    device = at::Device(a.get("--device", "cpu"));
+  } catch (const c10::Error&) {
+    GRPO_FAIL("grpo generate: --device '", a.get("--device"), "' is not a device; use cpu, cuda or cuda:N");
+  }
+  GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "grpo generate: --device ", device,
+             " but this LibTorch sees no CUDA device; hint: a CUDA LibTorch on a GPU machine, or --device cpu");
+  const at::ScalarType dtype = policy::parse_compute_dtype(a.get("--dtype", "auto"), device);
+  policy::Policy pol = policy::load_policy(a.get("--model"), device);
+  pol.model->to(dtype);
   // The chat template is resolved only when a line needs one (prompt text and ids never do).
   std::optional<policy::ChatTemplate> chat;
   std::vector<rollout::Prompt> prompts;
@@ -141,6 +155,7 @@ int run_generate(int argc, char** argv) {
   ec.stop = stops;
   ec.max_seq_len = longest + sampling.max_new_tokens + 1;
   ec.max_batch = 256;
+  ec.dtype = dtype;
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, ec);
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<rollout::Completion> out = engine.generate(prompts, n, sampling);

@@ -10,6 +10,7 @@
 #include <c10/util/Exception.h>
 
 #include "kernels/check.h"
+#include "recipes/bench.h"
 #include "recipes/data_cmd.h"
 #include "recipes/generate.h"
 #include "recipes/model_tools.h"
@@ -33,7 +34,8 @@ constexpr const char* kUsage =
     "  generate  grpo generate --model DIR --prompts FILE.jsonl [--n G] [--temperature T] ...: completions\n"
     "  info      grpo info --model DIR [--load]: architecture, parameters, experts, dtype, tokenizer files\n"
     "  convert   grpo convert --model DIR --out NEW_DIR [--dtype bfloat16] [--shard-mb N]: rewrite a checkpoint\n"
-    "  init      grpo init --preset tiny-qwen2 --tokenizer DIR --out NEW_DIR: a fresh random checkpoint\n"
+    "  init      grpo init --preset tiny-qwen2|CONFIG.json --tokenizer DIR --out NEW_DIR: a fresh random checkpoint\n"
+    "  bench     grpo bench decode|learner --model DIR [--device cuda] [--dtype bf16] ...: tokens/s, one JSON line\n"
     "  reward    grpo reward --task math|countdown|code --input FILE.jsonl [--output F]: score completions\n"
     "  tokenize  grpo tokenize --tokenizer PATH (--text S | --file F) [--decode] [--pieces]: ids of a text\n"
     "example: grpo train recipes/countdown-tiny.toml rl.group_size=16 run.seed=2\n";
@@ -95,6 +97,7 @@ int run(int argc, char** argv) {
   if (cmd == "reward") return grpo::recipes::run_reward(argc - 2, argv + 2);
   if (cmd == "generate") return grpo::recipes::run_generate(argc - 2, argv + 2);
   if (cmd == "data") return grpo::recipes::run_data(argc - 2, argv + 2);
+  if (cmd == "bench") return grpo::recipes::run_bench(argc - 2, argv + 2);
   grpo::recipes::Recipe recipe;
   if (cmd == "help") {
     if (argc >= 3 && std::strcmp(argv[2], "-h") && std::strcmp(argv[2], "--help")) {
@@ -108,7 +111,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   GRPO_CHECK(cmd == "sft" || cmd == "train" || cmd == "eval", "unknown command '", cmd,
-             "'; hint: grpo sft|train|eval|data|generate|info|convert|init|tokenize|reward|help (grpo --help)");
+             "'; hint: grpo sft|train|eval|data|generate|info|convert|init|bench|tokenize|reward|help (grpo --help)");
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::fputs(recipe_command_help(cmd), stdout);

@@ -176,16 +176,19 @@ int run_convert(int argc, char** argv) {
 }
 
 int run_init(int argc, char** argv) {
-  const char* usage = "grpo init --preset tiny-qwen2|tiny-qwen3|tiny-qwen3-moe|tiny-llama|tiny-moe|test-moe "
-                      "--tokenizer PATH|char --out NEW_DIR [--seed S]";
+  const char* usage = "grpo init --preset tiny-qwen2|tiny-qwen3|tiny-qwen3-moe|tiny-llama|tiny-moe|test-moe|CONFIG.json "
+                      "--tokenizer PATH|char --out NEW_DIR [--seed S] [--dtype float32|bfloat16]";
   const char* details =
       "A randomly initialised Hugging Face checkpoint of a preset shape, sized to the tokenizer's vocabulary, with the\n"
-      "tokenizer's files, chat template and generation_config.json: for smoke runs of a recipe on a real tokenizer.\n";
-  Args a = parse_args(argc, argv, "init", {"--preset", "--tokenizer", "--out", "--seed"}, {}, usage, details);
+      "tokenizer's files, chat template and generation_config.json: for smoke runs of a recipe on a real tokenizer.\n"
+      "--preset FILE.json takes the shape from a Hugging Face config.json instead (a full-size random model to\n"
+      "benchmark); --dtype writes the weights in that dtype (default float32).\n";
+  Args a = parse_args(argc, argv, "init", {"--preset", "--tokenizer", "--out", "--seed", "--dtype"}, {}, usage, details);
   GRPO_CHECK(a.has("--preset") && a.has("--tokenizer") && a.has("--out"), "grpo init: --preset, --tokenizer and "
              "--out are required; usage: ", usage);
   const int64_t seed = a.get_count("--seed", 1, "init");
   Policy p = new_policy(a.get("--preset"), a.get("--tokenizer"), static_cast<uint64_t>(seed));
+  p.model->to(parse_model_dtype(a.get("--dtype", "float32"), at::kFloat));
   save_policy_atomic(p, a.get("--out"));
   std::printf("%s: %s, %s parameters, tokenizer %s\n", a.get("--out").c_str(), p.config.model_type.c_str(),
               std::to_string(p.config.n_params()).c_str(), p.tokenizer->describe().c_str());

@@ -23,6 +23,9 @@ void Recipe::bind() {
   s.add("run.seed", &run.seed, "seed of model init, data order and sampling streams");
   s.add("run.device", &run.device, "\"cpu\", \"cuda\" or \"cuda:N\" (needs a CUDA LibTorch)");
   s.add("run.threads", &run.threads, "CPU threads (data-parallel workers); 0 = every core");
+  s.add("run.dtype", &run.dtype, "compute dtype: auto (bfloat16 on CUDA, float32 on the CPU), float32 or bfloat16; "
+        "bfloat16 generates with a bf16 copy of the weights and trains under autocast over float32 master weights");
+  s.add("run.tf32", &run.tf32, "TF32 tensor cores for float32 matmuls on CUDA");
   s.add("run.resume", &run.resume, "continue from the newest checkpoint of the phase");
   s.add("run.overwrite", &run.overwrite, "start over in a phase directory that already has checkpoints");
   s.add("run.save_every", &run.save_every, "steps between checkpoints (one is always written at the end)");

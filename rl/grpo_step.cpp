@@ -200,7 +200,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   if (batch.tokens.defined()) {
     if (ctx.reference) {
       batch.ref_logprobs = timer.time("reference", [&] {
-        return score_tokens(ctx.reference, batch, ctx.temperature, ctx.micro_batch_tokens);
+        return score_tokens(ctx.reference, batch, ctx.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
       });
     }
     update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });
@@ -208,7 +208,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
     update.lr = ctx.learner.lr_at(ctx.learner.step());
     update.skipped = true;  // every group had equal rewards: nothing to learn from this batch
   }
-  timer.time("sync", [&] { ctx.engine.set_policy_version(step + 1); });
+  timer.time("sync", [&] { ctx.engine.sync_weights(step + 1); });
 
   GrpoStepResult out;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

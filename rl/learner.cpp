@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <optional>
 #include <thread>
 
 #include <ATen/core/grad_mode.h>
@@ -12,6 +13,7 @@
 #include <torch/serialize.h>
 
 #include "kernels/check.h"
+#include "policy/device.h"
 #include "policy/logprobs.h"
 
 namespace grpo::rl {
@@ -123,6 +125,9 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
   LossConfig loss_cfg = cfg_.loss;
   for (const RowRange& r : ranges) {
     const int64_t n = r.end - r.begin;
+    // Forward and loss in the compute dtype; backward outside the autocast region, as torch.autocast advises.
+    std::optional<policy::AutocastGuard> autocast;
+    autocast.emplace(b.tokens.device(), cfg_.dtype);
     MaskedForward m = forward_masked(replica, b, r, cfg_.temperature, /*with_entropy=*/true);
     at::Tensor w = gather_rows(weights, r, m.index);
     at::Tensor loss;
@@ -147,6 +152,7 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
       st.aux_loss += aux.item<double>() * n / N;
       loss = loss + cfg_.aux_loss_coef * aux * (static_cast<double>(n) / N);
     }
+    autocast.reset();
     loss.backward();
     st.loss += loss.item<double>();
     st.loss_tokens += m.index.size(0);
@@ -268,8 +274,9 @@ void Learner::load_optimizer(const std::string& path) {
 }
 
 at::Tensor score_tokens(policy::Transformer& model, const TrainBatch& b, double temperature,
-                        int64_t micro_batch_tokens) {
+                        int64_t micro_batch_tokens, at::ScalarType dtype) {
   at::NoGradGuard no_grad;
+  policy::AutocastGuard autocast(b.tokens.device(), dtype);
   const int64_t N = b.tokens.size(0), T = b.tokens.size(1);
   at::Tensor out = at::zeros({N, T - 1}, at::TensorOptions().dtype(at::kFloat).device(b.tokens.device()));
   for (const RowRange& r : split_rows(b.lengths, micro_batch_tokens)) {

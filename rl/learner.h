@@ -38,6 +38,8 @@ struct LearnerConfig {
   int64_t micro_batch_tokens = 1024;   // padded tokens per forward/backward (small is fast on CPU caches)
   int64_t n_workers = 1;               // data-parallel threads, each with a replica of the model
   double aux_loss_coef = 0.01;         // Switch load-balancing loss weight, per micro-batch (as HF per forward); 0 = off
+  at::ScalarType dtype = at::kFloat;   // compute dtype of the forwards (run.dtype): bfloat16 runs them under autocast
+                                       // over the float32 weights, which AdamW updates (master weights and moments)
 };
 
 // A batch of sequences, right-padded: tokens [N, T]; lengths [N] real tokens per row; loss_mask [N, T-1]
@@ -69,6 +71,7 @@ class Learner {
 
   double lr_at(int64_t step) const;
   int64_t step() const { return step_; }  // optimiser steps taken
+  at::ScalarType compute_dtype() const { return cfg_.dtype; }
   void set_step(int64_t s) { step_ = s; }
   void save_optimizer(const std::string& path) const;
   // Copies the model's weights into the replicas; call after changing the weights from outside.
@@ -90,9 +93,9 @@ class Learner {
   int64_t step_ = 0;
 };
 
-// Log-probs of every masked token under `model` (no gradient): [N, T-1], 0 off the mask. The reference
-// model's scores for the KL term, and the learner's side of the rollout parity test.
+// Log-probs of every masked token under `model` (no gradient), computing in `dtype` as the learner does: [N, T-1],
+// 0 off the mask. The reference model's scores for the KL term, and the learner's side of the rollout parity test.
 at::Tensor score_tokens(policy::Transformer& model, const TrainBatch& batch, double temperature,
-                        int64_t micro_batch_tokens);
+                        int64_t micro_batch_tokens, at::ScalarType dtype = at::kFloat);
 
 }  // namespace grpo::rl

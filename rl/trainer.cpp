@@ -14,6 +14,7 @@
 #include <ATen/Parallel.h>
 
 #include "kernels/check.h"
+#include "policy/device.h"
 #include "policy/tokenizer/char_tokenizer.h"
 #include "policy/tokenizer/chat_template.h"
 #include "policy/tokenizer/tokenizer_files.h"
@@ -33,6 +34,7 @@ void RunConfig::validate() const {
   GRPO_CHECK(save_every >= 0, "run.save_every must be >= 0, got ", save_every);
   GRPO_CHECK(keep_checkpoints >= 0, "run.keep_checkpoints must be >= 0 (0 = all), got ", keep_checkpoints);
   GRPO_CHECK(pool_threads > 0, "run.pool_threads must be > 0, got ", pool_threads);
+  policy::parse_compute_dtype(dtype, at::kCPU);  // throws naming run.dtype for a name it does not know
   GRPO_CHECK(!out_dir.empty(), "run.out_dir is empty; hint: e.g. runs/my-run");
 }
 
@@ -108,7 +110,8 @@ int64_t setup_cpu_threads(int64_t threads, const at::Device& device) {
   return 1;
 }
 
-// The device, and the data-parallel workers of the learner and the rollout engine (written into cfg).
+// The device, the compute dtype and the data-parallel workers of the learner and the rollout engine (written into
+// cfg).
 at::Device setup_device(TrainConfig& cfg) {
   at::Device device = at::kCPU;
   try {
@@ -122,6 +125,11 @@ at::Device setup_device(TrainConfig& cfg) {
   const int64_t workers = setup_cpu_threads(cfg.run.threads, device);
   cfg.learner.n_workers = workers;
   cfg.engine.n_workers = workers;
+  // One source of truth: run.dtype decides what the rollout generates with and what the learner computes in.
+  const at::ScalarType dtype = policy::parse_compute_dtype(cfg.run.dtype, device);
+  cfg.learner.dtype = dtype;
+  cfg.engine.dtype = dtype;
+  if (device.is_cuda()) policy::allow_tf32(cfg.run.tf32);
   return device;
 }
 
@@ -356,6 +364,7 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
                         {"step_seconds", up.seconds}, {"peak_rss_mib", peak_rss_mib()}};
     if (due(done, cfg.sft.eval_every, cfg.sft.steps) && !data.eval_sets().empty()) {
       progress.finish();
+      engine.sync_weights(done);
       evaluate_during_training(engine, *pool, cfg, data, seed, "sft", done, m, log);
     }
     metrics.write(m);
@@ -397,7 +406,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens,
                                                                         [&log](const std::string& w) { log(w); }));
-  engine.set_policy_version(start.step);
+  engine.sync_weights(start.step);
   auto pool = make_pool(cfg);
   data::TaskData::Stream stream(data, stream_seed(cfg, "grpo"));
   rollout::SamplingConfig sampling = cfg.sampling;
@@ -532,6 +541,7 @@ EvalRun run_eval(const TrainConfig& config) {
   EvalRun run;
   run.checkpoint = *found;
   policy::Policy pol = policy::load_policy(*found, device);
+  pol.model->to(cfg.engine.dtype);  // nothing trains: the engine generates with these weights, in run.dtype
   data::TaskData data = load_data(cfg, pol, /*with_train=*/false);
   GRPO_CHECK(!data.eval_sets().empty(), "grpo eval: no evaluation sets; hint: set data.eval to one or more files");
   for (const auto& line : data.report()) std::fprintf(stderr, "%s\n", line.c_str());

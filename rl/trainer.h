@@ -23,6 +23,9 @@ struct RunConfig {
   int64_t seed = 1;                             // model init, data order, sampling streams (>= 0)
   std::string device = "cpu";                   // "cpu" or "cuda" / "cuda:N" (needs a CUDA LibTorch)
   int64_t threads = 0;                          // CPU threads (data-parallel workers with OpenBLAS); 0 = all cores
+  std::string dtype = "auto";                   // compute dtype: auto (bfloat16 on CUDA, float32 on the CPU), float32,
+                                                // bfloat16 (rollout weights, learner autocast; master weights float32)
+  bool tf32 = true;                             // TF32 tensor cores for float32 matmuls on CUDA
   bool resume = false;                          // continue from the newest checkpoint of the phase
   bool overwrite = false;                       // start over in a phase directory that already has checkpoints
   int64_t save_every = 100;                     // steps between checkpoints (and one at the end)

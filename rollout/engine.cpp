@@ -8,6 +8,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "kernels/check.h"
+#include "policy/device.h"
 #include "policy/logprobs.h"
 
 namespace grpo::rollout {
@@ -32,7 +33,9 @@ struct RolloutEngine::Sequence {
 
 RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const policy::Tokenizer> tokenizer,
                              EngineConfig cfg)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), cfg_(std::move(cfg)) {
+    : source_(std::move(model)), tokenizer_(std::move(tokenizer)), cfg_(std::move(cfg)) {
+  model_ = source_->embed_tokens->weight.scalar_type() == cfg_.dtype ? source_
+                                                                      : policy::copy_model(source_, cfg_.dtype);
   GRPO_CHECK(cfg_.max_batch > 0, "rollout max_batch must be > 0, got ", cfg_.max_batch);
   GRPO_CHECK(cfg_.max_seq_len > 1, "rollout max_seq_len must be > 1, got ", cfg_.max_seq_len);
   GRPO_CHECK(cfg_.n_workers >= 1, "rollout n_workers must be >= 1, got ", cfg_.n_workers);
@@ -62,8 +65,34 @@ RolloutEngine::RolloutEngine(policy::Transformer model, std::shared_ptr<const po
   }
 }
 
+void RolloutEngine::sync_weights(int64_t version) {
+  if (model_.get() != source_.get()) policy::copy_weights(source_, model_);
+  version_ = version;
+}
+
 namespace {
 double temperature_for_logprobs(const SamplingConfig& s) { return s.temperature > 0 ? s.temperature : 1.0; }
+
+struct SampledTokens {
+  std::vector<int64_t> tokens;
+  std::vector<float> logprobs;
+};
+
+// The sampled ids [S] and their log-probs under logp [S, V], read to the host in one copy: the decode loop's only
+// wait on the device. NOTE: ids travel as doubles, exact below 2^53.
+SampledTokens read_sampled(const at::Tensor& logp, const at::Tensor& tok) {
+  at::Tensor both = at::stack({tok.to(at::kDouble), logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kDouble)})
+                        .to(at::kCPU)
+                        .contiguous();
+  const int64_t S = tok.size(0);
+  const double* p = both.data_ptr<double>();
+  SampledTokens out{std::vector<int64_t>(static_cast<size_t>(S)), std::vector<float>(static_cast<size_t>(S))};
+  for (int64_t i = 0; i < S; ++i) {
+    out.tokens[static_cast<size_t>(i)] = static_cast<int64_t>(p[i]);
+    out.logprobs[static_cast<size_t>(i)] = static_cast<float>(p[S + i]);
+  }
+  return out;
+}
 }  // namespace
 
 bool RolloutEngine::completes_stop_string(const Sequence& seq) const {
@@ -84,7 +113,8 @@ bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, cons
   seq.completion.token_ids.push_back(token);
   seq.completion.logprobs.push_back(logprob);
   seq.last_token = token;
-  if (std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end() || completes_stop_string(seq)) {
+  if ((!cfg_.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), token) != eos_ids_.end()) ||
+      completes_stop_string(seq)) {
     seq.completion.finish_reason = FinishReason::stop;
     return true;
   }
@@ -146,24 +176,23 @@ void RolloutEngine::admit(Worker& w, std::vector<Sequence>& active, std::vector<
     w.stats.prompt_tokens += static_cast<int64_t>(ids.size());
   }
   const at::Device device = model_->embed_tokens->weight.device();
-  policy::KVWrite kv{&w.cache, at::tensor(dest_slots).to(device), at::tensor(src_rows).to(device)};
-  at::Tensor hidden = model_->forward(tokens.to(device), &kv).hidden;  // [R, P, C]
-  at::Tensor last = hidden.gather(1, at::tensor(last_pos).to(device).view({n_rows, 1, 1}).expand({n_rows, 1, hidden.size(2)}))
-             .squeeze(1);
+  policy::KVWrite kv{&w.cache, policy::to_device(dest_slots, device), policy::to_device(src_rows, device)};
+  at::Tensor hidden = model_->forward(policy::to_device(tokens, device), &kv).hidden;  // [R, P, C]
+  at::Tensor last = hidden.gather(1, policy::to_device(last_pos, device).view({n_rows, 1, 1})
+                                         .expand({n_rows, 1, hidden.size(2)}))
+                        .squeeze(1);
   at::Tensor logp = policy::scaled_log_softmax(model_->logits(last), temperature_for_logprobs(sampling))
                         .index_select(0, kv.src_rows);  // [M, V]
   std::vector<double> u(take);
   for (size_t m = 0; m < take; ++m) {
     u[m] = stream_uniform(sampling.seed, fresh[m].completion.prompt_id, fresh[m].completion.sample_index, 0);
   }
-  at::Tensor tok = sample_tokens(logp, u, sampling);
-  at::Tensor lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kCPU);
-  tok = tok.to(at::kCPU);
+  const SampledTokens picked = read_sampled(logp, sample_tokens(logp, u, sampling));
   ++w.stats.prefills;
   for (size_t m = 0; m < take; ++m) {
     Sequence& s = fresh[m];
     ++w.stats.generated_tokens;
-    if (push_token(s, tok[m].item<int64_t>(), lp[m].item<float>(), sampling)) {
+    if (push_token(s, picked.tokens[m], picked.logprobs[m], sampling)) {
       finish(s, s.completion.finish_reason, out);
       free_slots.push_back(s.slot);
     } else {
@@ -184,9 +213,10 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
   }
   auto t0 = std::chrono::steady_clock::now();
   // Contiguous shares of the prompts, one per worker; samples do not depend on which worker draws them.
-  const size_t n_workers = std::max<size_t>(1, std::min<size_t>(cfg_.n_workers, prompts.size()));
-  const int64_t slots = std::max<int64_t>(1, cfg_.max_batch / static_cast<int64_t>(n_workers));
+  // NOTE: worker threads are a CPU device's data parallelism; a GPU gets one stream of work.
   const at::Device device = model_->embed_tokens->weight.device();
+  const size_t n_workers = device.is_cpu() ? std::max<size_t>(1, std::min<size_t>(cfg_.n_workers, prompts.size())) : 1;
+  const int64_t slots = std::max<int64_t>(1, cfg_.max_batch / static_cast<int64_t>(n_workers));
   workers_.resize(std::max<size_t>(workers_.size(), n_workers));
   std::vector<std::vector<Prompt>> shares(n_workers);
   std::vector<std::vector<Completion>> outs(n_workers);
@@ -254,14 +284,12 @@ void RolloutEngine::run_worker(Worker& w, const std::vector<Prompt>& prompts, in
       u[i] = stream_uniform(sampling.seed, s.completion.prompt_id, s.completion.sample_index,
                             s.completion.token_ids.size());
     }
-    at::Tensor logits = model_->forward_decode(at::tensor(tokens).to(device), at::tensor(positions).to(device),
-                                               at::tensor(slots).to(device), w.cache, t_len);
+    at::Tensor logits = model_->forward_decode(policy::to_device(tokens, device), policy::to_device(positions, device),
+                                               policy::to_device(slots, device), w.cache, t_len);
     at::Tensor logp = policy::scaled_log_softmax(logits, temperature_for_logprobs(sampling));
-    at::Tensor tok = sample_tokens(logp, u, sampling);
-    at::Tensor lp = logp.gather(1, tok.unsqueeze(1)).squeeze(1).to(at::kCPU);
-    tok = tok.to(at::kCPU);
-    const int64_t* tok_p = tok.data_ptr<int64_t>();
-    const float* lp_p = lp.data_ptr<float>();
+    const SampledTokens picked = read_sampled(logp, sample_tokens(logp, u, sampling));
+    const int64_t* tok_p = picked.tokens.data();
+    const float* lp_p = picked.logprobs.data();
     ++w.stats.decode_steps;
     w.stats.generated_tokens += S;
     std::vector<Sequence> still;

@@ -1,8 +1,9 @@
 // The rollout engine: samples G completions per prompt from the policy with a KV cache and continuous batching (a
 // finished sequence frees its cache slot for the next waiting one at once). Each prompt is prefilled once per
 // admission and its K/V copied to the slots of its samples. Stops at any EOS id, at a stop string of any length, or
-// at the token budget. Returns each sampled token's log-prob. It does not score, train or own the weights: the
-// learner and the engine share one Transformer.
+// at the token budget. Returns each sampled token's log-prob. It does not score or train: in float32 the learner
+// and the engine share one Transformer; in another dtype (bfloat16 on a GPU) the engine keeps its own copy of the
+// learner's weights, refreshed by sync_weights after each update.
 #pragma once
 
 #include <memory>
@@ -23,6 +24,9 @@ struct EngineConfig {
   std::vector<std::string> stop;  // stop strings of any length ("</answer>"): a completion ends with the token that
                                   // completes one in its decoded text, and keeps that token
   std::vector<int64_t> eos_ids;   // the model's EOS ids (every one stops); empty = the tokenizer's eos_id()
+  bool ignore_eos = false;           // benchmarks: every sequence runs to its token budget (stop strings still stop)
+  at::ScalarType dtype = at::kFloat;  // the weights generated with (run.dtype): the model's own dtype shares its
+                                      // tensors, another one makes a copy (rollout in bf16, learner in fp32)
 };
 
 struct GenerationStats {
@@ -44,9 +48,9 @@ class RolloutEngine {
 
   // Summed over workers; seconds is the wall-clock time of the call.
   const GenerationStats& last_stats() const { return stats_; }
-  // Weight sync, colocated: the engine reads the learner's tensors directly, so a sync only bumps the version
-  // stamped on completions.
-  void set_policy_version(int64_t v) { version_ = v; }
+  // Weight sync, colocated: the engine's own low-precision copy takes the learner's current weights; sharing the
+  // learner's tensors, nothing is copied. Either way `version` is stamped on the completions that follow.
+  void sync_weights(int64_t version);
   int64_t policy_version() const { return version_; }
   int64_t max_batch() const { return cfg_.max_batch; }
 
@@ -68,7 +72,8 @@ class RolloutEngine {
   bool push_token(Sequence& seq, int64_t token, float logprob, const SamplingConfig& sampling);
   void finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out);
 
-  policy::Transformer model_;
+  policy::Transformer source_{nullptr};  // the learner's model
+  policy::Transformer model_{nullptr};   // what generates: source_ itself, or its copy in cfg_.dtype
   std::shared_ptr<const policy::Tokenizer> tokenizer_;
   EngineConfig cfg_;
   std::vector<int64_t> eos_ids_;

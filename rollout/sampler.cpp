@@ -3,6 +3,7 @@
 
 #include "kernels/check.h"
 #include "kernels/hash.h"
+#include "policy/device.h"
 
 namespace grpo::rollout {
 
@@ -40,7 +41,7 @@ at::Tensor sample_tokens(const at::Tensor& logprobs, const std::vector<double>& 
     }
   }
   at::Tensor cdf = probs.cumsum(-1);  // [S, V] double
-  at::Tensor u = at::tensor(uniforms, at::TensorOptions().dtype(at::kDouble)).to(cdf.device());
+  at::Tensor u = policy::to_device(at::tensor(uniforms, at::TensorOptions().dtype(at::kDouble)), cdf.device());
   at::Tensor target = (u * cdf.select(1, V - 1)).unsqueeze(1);
   // First index whose cdf exceeds u * total: never a zero-probability token.
   at::Tensor pick = at::searchsorted(cdf, target, /*out_int32=*/false, /*right=*/true).clamp_max(V - 1).squeeze(1);

@@ -19,6 +19,19 @@ inline std::string shared_data_path(const std::string& rel) { return shared_data
 
 inline bool have_shared_data(const std::string& rel) { return std::filesystem::exists(shared_data_path(rel)); }
 
+// The checkout's root, where the committed fixtures are (tests/fixtures/...): $GRPO_SOURCE_DIR, else the source tree
+// the tests were built from. A test bundle run on another machine (scripts/gpu-bundle) sets it.
+inline std::string source_path(const std::string& rel) {
+  const char* env = std::getenv("GRPO_SOURCE_DIR");
+  return (env != nullptr && *env != '\0' ? std::string(env) : std::string(GRPO_SOURCE_DIR)) + "/" + rel;
+}
+
+// A directory tests may write scratch files into: $GRPO_BINARY_DIR, else the build directory.
+inline std::string binary_dir() {
+  const char* env = std::getenv("GRPO_BINARY_DIR");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string(GRPO_BINARY_DIR);
+}
+
 }  // namespace grpo::test
 
 // First statement of a [shared] test: without the data, one warning line and the test ends (passing, as Catch2 v2

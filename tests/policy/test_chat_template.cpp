@@ -11,6 +11,7 @@
 
 #include "kernels/check.h"
 #include "policy/tokenizer/chat_template.h"
+#include "tests/shared_data.h"
 
 using namespace grpo::policy;
 using nlohmann::json;
@@ -18,7 +19,7 @@ using nlohmann::json;
 namespace {
 
 json load_fixture() {
-  std::ifstream in(GRPO_SOURCE_DIR "/tests/fixtures/tokenizers/chat_templates.json");
+  std::ifstream in(grpo::test::source_path("tests/fixtures/tokenizers/chat_templates.json"));
   REQUIRE(in.good());
   return json::parse(in);
 }

@@ -20,6 +20,7 @@
 #include "policy/tokenizer/unicode.h"
 #include "tests/policy/gguf_test_util.h"
 #include "tests/temp_dir.h"
+#include "tests/shared_data.h"
 
 using namespace grpo::policy;
 using grpo::test::GgufBuilder;
@@ -27,7 +28,7 @@ using grpo::test::TempDir;
 
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/gguf/" + name; }
+std::string fixture(const std::string& name) { return grpo::test::source_path("tests/fixtures/gguf/" + name); }
 
 nlohmann::json reference() {
   std::ifstream in(fixture("tiny_llama_reference.json"));

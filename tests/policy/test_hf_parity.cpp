@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include "policy/weights.h"
+#include "tests/devices.h"
+#include "tests/shared_data.h"
 
 using namespace grpo::policy;
 namespace fs = std::filesystem;
@@ -24,7 +26,7 @@ namespace {
 const std::vector<std::string> kArchs = {"qwen2",       "qwen3",       "qwen3_moe", "mixtral",    "olmoe",
                                          "deepseek_v2", "deepseek_v3", "llama",     "llama_tied", "mistral"};
 
-std::string fixture(const std::string& arch) { return std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/models/" + arch; }
+std::string fixture(const std::string& arch) { return grpo::test::source_path("tests/fixtures/models/" + arch); }
 
 nlohmann::json reference(const std::string& arch) {
   std::ifstream in(fixture(arch) + "/reference.json");
@@ -40,10 +42,10 @@ std::string temp_dir(const std::string& name) {
 
 // log p(seq[t+1] | seq[..t]) for t = 0..T-2, float32 on CPU.
 at::Tensor seq_logprobs(Transformer& m, const std::vector<int64_t>& seq) {
-  at::Tensor ids = at::tensor(seq, at::kLong).unsqueeze(0);
+  at::Tensor ids = at::tensor(seq, at::kLong).unsqueeze(0).to(m->embed_tokens->weight.device());
   at::Tensor logits = m->logits(m->forward(ids).hidden)[0].to(at::kFloat);
   at::Tensor lp = at::log_softmax(logits.narrow(0, 0, ids.size(1) - 1), -1);
-  return lp.gather(1, ids[0].narrow(0, 1, ids.size(1) - 1).unsqueeze(1)).squeeze(1);
+  return lp.gather(1, ids[0].narrow(0, 1, ids.size(1) - 1).unsqueeze(1)).squeeze(1).to(at::kCPU);
 }
 
 // Largest |ours - theirs| over every sequence of the fixture.
@@ -59,9 +61,10 @@ double max_logprob_diff(Transformer& m, const nlohmann::json& ref, const char* k
 }
 
 std::vector<int64_t> greedy_full(Transformer& m, std::vector<int64_t> ids, int n) {
+  const at::Device device = m->embed_tokens->weight.device();
   std::vector<int64_t> out;
   for (int i = 0; i < n; ++i) {
-    at::Tensor logits = m->logits(m->forward(at::tensor(ids, at::kLong).unsqueeze(0)).hidden)[0][-1];
+    at::Tensor logits = m->logits(m->forward(at::tensor(ids, at::kLong).unsqueeze(0).to(device)).hidden)[0][-1];
     ids.push_back(logits.argmax().item<int64_t>());
     out.push_back(ids.back());
   }
@@ -70,14 +73,16 @@ std::vector<int64_t> greedy_full(Transformer& m, std::vector<int64_t> ids, int n
 
 std::vector<int64_t> greedy_cached(Transformer& m, const std::vector<int64_t>& prompt, int n) {
   const int64_t P = static_cast<int64_t>(prompt.size());
-  KVCache cache = KVCache::allocate(m->config, 1, P + n, at::TensorOptions().dtype(at::kFloat));
-  KVWrite w{&cache, at::zeros({1}, at::kLong), at::zeros({1}, at::kLong)};
-  at::Tensor hidden = m->forward(at::tensor(prompt, at::kLong).unsqueeze(0), &w).hidden;
+  const at::Device device = m->embed_tokens->weight.device();
+  const auto ids = at::TensorOptions().dtype(at::kLong).device(device);
+  KVCache cache = KVCache::allocate(m->config, 1, P + n, m->embed_tokens->weight.options());
+  KVWrite w{&cache, at::zeros({1}, ids), at::zeros({1}, ids)};
+  at::Tensor hidden = m->forward(at::tensor(prompt, at::kLong).unsqueeze(0).to(device), &w).hidden;
   int64_t next = m->logits(hidden)[0][-1].argmax().item<int64_t>();
   std::vector<int64_t> out = {next};
   for (int64_t pos = P; static_cast<int>(out.size()) < n; ++pos) {
-    at::Tensor logits = m->forward_decode(at::tensor({next}, at::kLong), at::tensor({pos}, at::kLong),
-                                          at::zeros({1}, at::kLong), cache, pos + 1);
+    at::Tensor logits = m->forward_decode(at::full({1}, next, ids), at::full({1}, pos, ids), at::zeros({1}, ids), cache,
+                                          pos + 1);
     next = logits[0].argmax().item<int64_t>();
     out.push_back(next);
   }
@@ -113,6 +118,29 @@ TEST_CASE("every architecture in bf16 matches transformers' bf16 within 2e-2", "
     const double diff = max_logprob_diff(m, reference(arch), "logprobs_bf16");
     INFO("max |logprob diff| " << diff);
     CHECK(diff <= 2e-2);
+  }
+}
+
+TEST_CASE("every architecture on CUDA matches transformers: fp32 log-probs and greedy, bf16 within 5e-2", "[gpu]") {
+  GRPO_NEED_CUDA();
+  at::globalContext().setFloat32MatmulPrecision("highest");  // no TF32: float32 is compared at 1e-4
+  c10::InferenceMode guard;
+  for (const auto& arch : kArchs) {
+    INFO("architecture " << arch);
+    nlohmann::json ref = reference(arch);
+    Transformer m = load_model(fixture(arch), at::kCUDA, at::kFloat);
+    const double diff = max_logprob_diff(m, ref, "logprobs_f32");
+    INFO("max |logprob diff| fp32 " << diff);
+    CHECK(diff <= 1e-4);
+    const auto prompt = ref["greedy_prompt"].get<std::vector<int64_t>>();
+    const auto want = ref["greedy_tokens"].get<std::vector<int64_t>>();
+    CHECK(greedy_full(m, prompt, 16) == want);
+    CHECK(greedy_cached(m, prompt, 16) == want);
+    // transformers' bf16 reference ran on the CPU; GPU bf16 kernels accumulate in another order.
+    Transformer b = load_model(fixture(arch), at::kCUDA, at::kBFloat16);
+    const double diff16 = max_logprob_diff(b, ref, "logprobs_bf16");
+    INFO("max |logprob diff| bf16 " << diff16);
+    CHECK(diff16 <= 5e-2);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "policy/tokenizer/tokenizer.h"
 #include "policy/tokenizer/unicode.h"
 #include "tests/policy/tokenizer_test_util.h"
+#include "tests/shared_data.h"
 
 namespace {
 
@@ -24,7 +25,7 @@ struct CorpusLine {
 };
 
 std::vector<CorpusLine> read_corpus() {
-  std::istringstream in(grpo::test::slurp(std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/tokenizers/corpus.jsonl"));
+  std::istringstream in(grpo::test::slurp(grpo::test::source_path("tests/fixtures/tokenizers/corpus.jsonl")));
   std::vector<CorpusLine> out;
   std::string line;
   while (std::getline(in, line)) {

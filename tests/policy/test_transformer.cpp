@@ -11,6 +11,7 @@
 
 #include "policy/tokenizer/char_tokenizer.h"
 #include "policy/weights.h"
+#include "tests/devices.h"
 
 using namespace grpo::policy;
 
@@ -30,27 +31,43 @@ std::string temp_dir(const std::string& name) {
   return p.string();
 }
 
+// Largest |logit| difference between the full forward pass and prefill + one-token decoding with the KV cache, for a
+// test-moe model in `dtype` on `device`.
+double kv_cache_max_diff(const at::Device& device, at::ScalarType dtype) {
+  c10::InferenceMode guard;
+  Transformer m = test_model();
+  m->to(device, dtype);
+  const int64_t N = 3, P = 5, T = 12;
+  at::Tensor tokens = at::randint(3, 40, {N, T}, at::kLong).to(device);
+  at::Tensor full = m->logits(m->forward(tokens).hidden).to(at::kFloat);  // [N, T, V]
+
+  // Prefill the first P tokens of each row into slots 2, 0, 1 (any order), then decode the rest one by one.
+  KVCache cache = KVCache::allocate(m->config, 4, 16, m->embed_tokens->weight.options());
+  at::Tensor slots = at::tensor(std::vector<int64_t>{2, 0, 1}).to(device);
+  KVWrite kv{&cache, slots, at::arange(N, at::kLong).to(device)};
+  at::Tensor pre = m->logits(m->forward(tokens.narrow(1, 0, P), &kv).hidden).to(at::kFloat);
+  double worst = max_abs(pre, full.narrow(1, 0, P));
+  for (int64_t t = P; t < T; ++t) {
+    at::Tensor positions = at::full({N}, t, tokens.options());
+    at::Tensor step = m->forward_decode(tokens.select(1, t), positions, slots, cache, t + 1);
+    worst = std::max(worst, max_abs(step, full.select(1, t)));
+  }
+  return worst;
+}
+
 }  // namespace
 
 TEST_CASE("KV-cache decoding equals the full forward pass", "[cpu]") {
-  c10::InferenceMode guard;
-  Transformer m = test_model();
-  const int64_t N = 3, P = 5, T = 12;
-  at::Tensor tokens = at::randint(3, 40, {N, T}, at::kLong);
-  at::Tensor full = m->logits(m->forward(tokens).hidden);  // [N, T, V]
+  CHECK(kv_cache_max_diff(at::kCPU, at::kFloat) < 1e-5);
+  // bf16 rounds differently along the two paths; the logits are O(1).
+  CHECK(kv_cache_max_diff(at::kCPU, at::kBFloat16) < 5e-2);
+}
 
-  // Prefill the first P tokens of each row into slots 2, 0, 1 (any order), then decode the rest one by one.
-  KVCache cache = KVCache::allocate(m->config, 4, 16, at::TensorOptions().dtype(at::kFloat));
-  at::Tensor slots = at::tensor(std::vector<int64_t>{2, 0, 1});
-  KVWrite kv{&cache, slots, at::arange(N, at::kLong)};
-  at::Tensor pre = m->logits(m->forward(tokens.narrow(1, 0, P), &kv).hidden);
-  CHECK(max_abs(pre, full.narrow(1, 0, P)) < 1e-5);
-  for (int64_t t = P; t < T; ++t) {
-    at::Tensor positions = at::full({N}, t, at::kLong);
-    at::Tensor step = m->forward_decode(tokens.select(1, t), positions, slots, cache, t + 1);
-    INFO("position " << t);
-    CHECK(max_abs(step, full.select(1, t)) < 1e-5);
-  }
+TEST_CASE("KV-cache decoding equals the full forward pass, on CUDA", "[gpu]") {
+  GRPO_NEED_CUDA();
+  at::globalContext().setFloat32MatmulPrecision("highest");  // no TF32: float32 must agree as on the CPU
+  CHECK(kv_cache_max_diff(at::kCUDA, at::kFloat) < 1e-4);
+  CHECK(kv_cache_max_diff(at::kCUDA, at::kBFloat16) < 5e-2);
 }
 
 TEST_CASE("decoding sequences of different lengths in one batch", "[cpu]") {
@@ -128,6 +145,22 @@ TEST_CASE("save then load gives identical logits and HF tensor names", "[cpu]") 
   CHECK(names.contains("model.layers.0.mlp.gate.weight"));
   CHECK(names.contains("model.layers.0.mlp.experts.3.down_proj.weight"));
   CHECK(names.contains("lm_head.weight"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("save from CUDA then load onto CUDA gives identical logits", "[gpu]") {
+  GRPO_NEED_CUDA();
+  CharTokenizer tok;
+  Transformer m(model_preset("test-moe", tok.vocab_size()), 11);
+  m->to(at::kCUDA);
+  std::string dir = temp_dir("save_load_cuda");
+  save_policy(m, tok, dir);
+  Policy p = load_policy(dir, at::kCUDA);
+  CHECK(p.model->embed_tokens->weight.device().is_cuda());
+  at::Tensor tokens = at::randint(0, 40, {2, 10}, at::kLong).to(at::kCUDA);
+  at::NoGradGuard no_grad;
+  at::Tensor a = m->logits(m->forward(tokens).hidden), b = p.model->logits(p.model->forward(tokens).hidden);
+  CHECK(at::equal(a, b));
   std::filesystem::remove_all(dir);
 }
 

@@ -13,6 +13,7 @@
 
 #include "kernels/check.h"
 #include "recipes/config.h"
+#include "tests/shared_data.h"
 
 using grpo::recipes::ConfigSchema;
 using Catch::Contains;
@@ -42,7 +43,7 @@ void bind(ConfigSchema& s, Fields& f) {
 }
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  std::string path = std::string(GRPO_BINARY_DIR) + "/" + name;
+  std::string path = grpo::test::binary_dir() + "/" + name;
   std::ofstream(path) << text;
   return path;
 }
@@ -240,7 +241,7 @@ TEST_CASE("files: missing path and syntax errors are named", "[cpu]") {
   bind(s, f);
   REQUIRE_THROWS_WITH(s.load_toml_file("recipes/does_not_exist.toml"),
                       Contains("config file 'recipes/does_not_exist.toml' not found"));
-  REQUIRE_THROWS_WITH(s.load_toml_file(GRPO_BINARY_DIR), Contains("not found"));
+  REQUIRE_THROWS_WITH(s.load_toml_file(grpo::test::binary_dir()), Contains("not found"));
   std::string bad = write_temp("test_config_bad.toml", "seed = 3\n[rl\nlr = 1\n");
   REQUIRE_THROWS_WITH(s.load_toml_file(bad), Contains("TOML syntax error in " + bad + ":2:"));
   std::string dup = write_temp("test_config_dup.toml", "seed = 3\nseed = 4\n");

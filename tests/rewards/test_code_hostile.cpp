@@ -13,6 +13,7 @@
 
 #include "rewards/code/code_reward.h"
 #include "test_code_util.h"
+#include "tests/shared_data.h"
 
 using grpo::rewards::Score;
 using grpo::rewards::Verdict;
@@ -34,7 +35,7 @@ std::string header_field(const std::string& source, const std::string& key) {
 }
 
 std::vector<Hostile> load_hostile() {
-  const std::string dir = std::string(GRPO_SOURCE_DIR) + "/tests/rewards/hostile";
+  const std::string dir = grpo::test::source_path("tests/rewards/hostile");
   auto names = grpo_test::list_dir(dir);
   std::sort(names.begin(), names.end());
   std::vector<Hostile> programs;

@@ -48,7 +48,7 @@ TEST_CASE("math reward agrees with math-verify on at least 99% of 7,500 pairs", 
   for (const char* src : {"math500", "gsm8k_test", "amc23", "aime24"})
     for (const auto& l : lines_of(grpo::test::shared_data_path(std::string("math/") + src + ".jsonl")))
       data[src].push_back(nlohmann::json::parse(l));
-  const auto pairs = lines_of(std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/rewards/math_pairs.jsonl");
+  const auto pairs = lines_of(grpo::test::source_path("tests/fixtures/rewards/math_pairs.jsonl"));
   REQUIRE(pairs.size() >= 3000);
   size_t agree = 0, ours_ok = 0, theirs_ok = 0;
   std::map<std::string, int> disagreements;

@@ -3,11 +3,13 @@
 // A stand-in verifier registered in the pool makes the rewards depend on the sampled text in a known way.
 #include "tests/catch_torch.h"
 
+#include <cmath>
 #include <memory>
 
 #include "policy/tokenizer/char_tokenizer.h"
 #include "rl/evaluate.h"
 #include "rl/grpo_step.h"
+#include "tests/devices.h"
 
 using namespace grpo;
 using namespace grpo::rl;
@@ -53,19 +55,24 @@ struct StepRig {
     c.seed = 5;
     return c;
   }
-  static rollout::EngineConfig engine_config() {
+  static rollout::EngineConfig engine_config(at::ScalarType dtype) {
     rollout::EngineConfig c;
     c.max_seq_len = 32;
+    c.dtype = dtype;
     return c;
   }
-  static LearnerConfig learner_config() {
+  static LearnerConfig learner_config(at::ScalarType dtype) {
     LearnerConfig c;
     c.optim.lr = 1e-2;
+    c.dtype = dtype;
     return c;
   }
-  StepRig(Setup& s, const GrpoConfig& g)
-      : engine(s.model, s.tok, engine_config()), learner(s.model, learner_config()), stream(*s.data, 3),
-        ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner} {}
+  // The model on its device; dtype is run.dtype's role: the rollout's weights and the learner's autocast.
+  StepRig(Setup& s, const GrpoConfig& g, at::ScalarType dtype = at::kFloat)
+      : engine(s.model, s.tok, engine_config(dtype)), learner(s.model, learner_config(dtype)), stream(*s.data, 3),
+        ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner} {
+    ctx.device = s.model->embed_tokens->weight.device();
+  }
   rollout::SamplingConfig sampling = sampling_config();
   rollout::RolloutEngine engine;
   Learner learner;
@@ -106,6 +113,43 @@ TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages an
   // The next step draws the next prompts of the stream.
   GrpoStepResult r2 = grpo_step(ctx, 1);
   CHECK(r2.metrics["step"] == 2);
+}
+
+namespace {
+
+// One step of the rig in `dtype` on `device`: every completion scored, the learner trained, the weights moved and,
+// in bf16, the rollout's copy refreshed (the second step's first ratio is again about 1).
+void check_step_on(const at::Device& device, at::ScalarType dtype) {
+  Setup s;
+  s.model->to(device);
+  GrpoConfig g;
+  g.prompts_per_step = 4;
+  g.group_size = 4;
+  g.drop_zero_variance = false;
+  StepRig rig(s, g, dtype);
+  const at::Tensor before = s.model->embed_tokens->weight.clone();
+  for (int64_t step = 0; step < 2; ++step) {
+    GrpoStepResult r = grpo_step(rig.ctx, step);
+    INFO("step " << step << ": " << r.metrics.dump());
+    CHECK(r.metrics["learner_tokens"].get<int64_t>() > 0);
+    // bf16: the rollout's bf16 weights against the learner's autocast; float32: the same arithmetic.
+    CHECK(r.metrics["ratio_mean"].get<double>() == Approx(1.0).margin(dtype == at::kFloat ? 1e-4 : 2e-2));
+    CHECK(std::isfinite(r.metrics["grad_norm"].get<double>()));
+  }
+  CHECK_FALSE(at::equal(before, s.model->embed_tokens->weight));
+  CHECK(s.model->embed_tokens->weight.scalar_type() == at::kFloat);
+}
+
+}  // namespace
+
+TEST_CASE("grpo_step in bf16: the rollout generates with a synced bf16 copy, the learner under autocast", "[cpu]") {
+  check_step_on(at::kCPU, at::kBFloat16);
+}
+
+TEST_CASE("grpo_step on CUDA: a whole step of the countdown task, float32 and bf16", "[gpu]") {
+  GRPO_NEED_CUDA();
+  check_step_on(at::kCUDA, at::kFloat);
+  check_step_on(at::kCUDA, at::kBFloat16);
 }
 
 TEST_CASE("grpo_step with rl.signal = verifier: groups that differ only by shaping are not trained on", "[cpu]") {

@@ -8,6 +8,7 @@
 #include "policy/tokenizer/char_tokenizer.h"
 #include "rl/batch.h"
 #include "rl/learner.h"
+#include "tests/devices.h"
 
 using namespace grpo;
 using namespace grpo::rl;
@@ -21,12 +22,13 @@ policy::Transformer make_model(uint64_t seed = 5) {
 struct Seqs {
   std::vector<std::vector<int64_t>> prompts, completions;
   std::vector<std::vector<float>> logprobs;
+  at::Device device = at::kCPU;
   TrainBatch pack(const std::vector<float>& adv, bool with_logprobs) const {
     std::vector<SequenceParts> parts;
     for (size_t i = 0; i < prompts.size(); ++i) {
       parts.push_back({&prompts[i], &completions[i], with_logprobs ? &logprobs[i] : nullptr, adv[i]});
     }
-    return pack_sequences(parts, 0, at::kCPU);
+    return pack_sequences(parts, 0, device);
   }
 };
 
@@ -42,9 +44,9 @@ Seqs make_seqs(int n) {
 }
 
 // Fills s.logprobs with the model's own log-probs (ratio 1 at the first step).
-void set_old_logprobs(Seqs& s, policy::Transformer& m) {
+void set_old_logprobs(Seqs& s, policy::Transformer& m, at::ScalarType dtype = at::kFloat) {
   TrainBatch b = s.pack(std::vector<float>(s.prompts.size(), 0.0f), false);
-  at::Tensor lp = score_tokens(m, b, 1.0, 1 << 20);
+  at::Tensor lp = score_tokens(m, b, 1.0, 1 << 20, dtype).cpu();
   s.logprobs.clear();
   for (size_t i = 0; i < s.prompts.size(); ++i) {
     std::vector<float> v;
@@ -58,6 +60,28 @@ void set_old_logprobs(Seqs& s, policy::Transformer& m) {
 double seq_logprob(policy::Transformer& m, const Seqs& s, size_t i) {
   TrainBatch b = s.pack(std::vector<float>(s.prompts.size(), 0.0f), false);
   return score_tokens(m, b, 1.0, 1 << 20)[static_cast<int64_t>(i)].sum().item<double>();
+}
+
+// One GRPO update in `dtype` on `device`: the old log-probs are the model's own in that dtype, so the first ratio is
+// 1; the positive-advantage sequence gains, the negative one loses; weights and AdamW's moments stay float32.
+void check_grpo_step(const at::Device& device, at::ScalarType dtype) {
+  policy::Transformer m = make_model();
+  m->to(device);
+  Seqs s = make_seqs(4);
+  s.device = device;
+  set_old_logprobs(s, m, dtype);
+  const double before_good = seq_logprob(m, s, 0), before_bad = seq_logprob(m, s, 1);
+  LearnerConfig cfg;
+  cfg.optim.lr = 1e-2;
+  cfg.aux_loss_coef = 0.0;
+  cfg.dtype = dtype;
+  Learner learner(m, cfg);
+  UpdateStats st = learner.grpo_update(s.pack({1.0f, -1.0f, 0.0f, 0.0f}, true));
+  CHECK(st.ratio_mean == Approx(1.0).margin(1e-5));
+  CHECK(std::isfinite(st.grad_norm));
+  CHECK(seq_logprob(m, s, 0) > before_good);
+  CHECK(seq_logprob(m, s, 1) < before_bad);
+  for (const auto& p : m->parameters()) CHECK(p.scalar_type() == at::kFloat);
 }
 
 }  // namespace
@@ -89,6 +113,16 @@ TEST_CASE("a GRPO step raises the log-prob of positive-advantage sequences", "[c
   CHECK(st.clip_fraction == 0.0);
   CHECK(seq_logprob(m, s, 0) > before_good);
   CHECK(seq_logprob(m, s, 1) < before_bad);
+}
+
+TEST_CASE("a GRPO step under bf16 autocast: ratio 1 at first, log-probs move as the advantages say", "[cpu]") {
+  check_grpo_step(at::kCPU, at::kBFloat16);
+}
+
+TEST_CASE("a GRPO step on CUDA, float32 and bf16 autocast", "[gpu]") {
+  GRPO_NEED_CUDA();
+  check_grpo_step(at::kCUDA, at::kFloat);
+  check_grpo_step(at::kCUDA, at::kBFloat16);
 }
 
 TEST_CASE("micro-batching and worker threads do not change the gradient", "[cpu]") {

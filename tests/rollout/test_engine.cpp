@@ -12,6 +12,7 @@
 #include "rl/batch.h"
 #include "rl/learner.h"
 #include "rollout/engine.h"
+#include "tests/devices.h"
 #include "tests/shared_data.h"
 
 using namespace grpo;
@@ -78,24 +79,86 @@ rollout::SamplingConfig sampling(double temperature, int64_t max_new = 12) {
 
 }  // namespace
 
+namespace {
+
+// Largest and mean |rollout log-prob - learner log-prob| over the sampled tokens of 6 prompts x 3 samples: the engine
+// generating with its weights in `engine_dtype`, the learner scoring the same tokens in `learner_dtype` (autocast over
+// the model's own weights), both on the model's device.
+std::pair<double, double> rollout_learner_diff(const Fixture& f, at::ScalarType engine_dtype,
+                                               at::ScalarType learner_dtype, double temperature,
+                                               rollout::RolloutEngine* engine_in = nullptr) {
+  auto prompts = f.prompts(6);
+  rollout::EngineConfig ec;
+  ec.max_batch = 5;  // fewer slots than sequences: continuous batching refills slots
+  ec.max_seq_len = 48;
+  ec.dtype = engine_dtype;
+  rollout::RolloutEngine own(f.model, f.tok, ec);
+  rollout::RolloutEngine& engine = engine_in != nullptr ? *engine_in : own;
+  auto completions = engine.generate(prompts, 3, sampling(temperature));
+  std::vector<rl::SequenceParts> parts;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    parts.push_back({&prompts[i / 3].token_ids, &completions[i].token_ids, &completions[i].logprobs, 0.0f});
+  }
+  rl::TrainBatch batch = rl::pack_sequences(parts, f.tok->pad_id(), f.model->embed_tokens->weight.device());
+  policy::Transformer model = f.model;
+  at::Tensor learner = rl::score_tokens(model, batch, temperature, 1 << 20, learner_dtype);
+  at::Tensor mask = batch.loss_mask;
+  REQUIRE(mask.sum().item<double>() > 20);  // real tokens are compared
+  at::Tensor diff = (learner - batch.old_logprobs).abs() * mask;
+  return {diff.max().item<double>(), (diff.sum() / mask.sum()).item<double>()};
+}
+
+}  // namespace
+
 TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens", "[cpu]") {
   Fixture f;
-  auto prompts = f.prompts(6);
   for (double temperature : {1.0, 0.7}) {
-    auto engine = f.engine(5);  // fewer slots than sequences: continuous batching refills slots
-    auto completions = engine.generate(prompts, 3, sampling(temperature));
-    std::vector<rl::SequenceParts> parts;
-    for (size_t i = 0; i < completions.size(); ++i) {
-      parts.push_back({&prompts[i / 3].token_ids, &completions[i].token_ids, &completions[i].logprobs, 0.0f});
-    }
-    rl::TrainBatch batch = rl::pack_sequences(parts, f.tok->pad_id(), at::kCPU);
-    at::Tensor learner = rl::score_tokens(f.model, batch, temperature, 1 << 20);
-    at::Tensor mask = batch.loss_mask;
-    const double diff = ((learner - batch.old_logprobs).abs() * mask).max().item<double>();
-    INFO("temperature " << temperature << ", max abs diff " << diff);
-    CHECK(diff < 1e-5);
-    CHECK(mask.sum().item<double>() > 20);  // the test compared real tokens
+    auto [max_diff, mean_diff] = rollout_learner_diff(f, at::kFloat, at::kFloat, temperature);
+    INFO("temperature " << temperature << ", max abs diff " << max_diff);
+    CHECK(max_diff < 1e-5);
   }
+  // bf16: the engine's bf16 copy of the weights against the learner's autocast over float32 weights. The weights
+  // round alike; the residual stream does not (bf16 in the engine, float32 under autocast).
+  auto [max_diff, mean_diff] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0);
+  INFO("bf16: max abs diff " << max_diff << ", mean " << mean_diff);
+  CHECK(max_diff < 0.5);
+  CHECK(mean_diff < 0.02);
+}
+
+TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens, on CUDA", "[gpu]") {
+  GRPO_NEED_CUDA();
+  at::globalContext().setFloat32MatmulPrecision("highest");
+  Fixture f;
+  f.model->to(at::kCUDA);
+  for (double temperature : {1.0, 0.7}) {
+    auto [max_diff, mean_diff] = rollout_learner_diff(f, at::kFloat, at::kFloat, temperature);
+    INFO("fp32, temperature " << temperature << ", max abs diff " << max_diff);
+    CHECK(max_diff < 1e-4);
+  }
+  auto [max_diff, mean_diff] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0);
+  INFO("bf16: max abs diff " << max_diff << ", mean " << mean_diff);
+  CHECK(max_diff < 0.5);
+  CHECK(mean_diff < 0.02);
+}
+
+TEST_CASE("a bf16 engine keeps its own copy of the weights, which sync_weights refreshes", "[cpu]") {
+  Fixture f;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 48;
+  ec.dtype = at::kBFloat16;
+  rollout::RolloutEngine engine(f.model, f.tok, ec);
+  CHECK(f.model->embed_tokens->weight.scalar_type() == at::kFloat);  // the learner's weights stay float32
+  {
+    at::NoGradGuard no_grad;
+    for (auto& p : f.model->parameters()) p.add_(at::randn_like(p) * 0.05);  // an "update"
+  }
+  auto [stale_max, stale_mean] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0, &engine);
+  engine.sync_weights(7);
+  auto [fresh_max, fresh_mean] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0, &engine);
+  INFO("mean |diff| before sync " << stale_mean << ", after " << fresh_mean);
+  CHECK(stale_mean > 5 * fresh_mean);
+  CHECK(fresh_mean < 0.02);
+  CHECK(engine.generate(f.prompts(1), 1, sampling(1.0))[0].policy_version == 7);
 }
 
 TEST_CASE("the same seed gives the same samples at batch sizes 1 and 16, and with 2 workers", "[cpu]") {

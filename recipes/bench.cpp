@@ -1,0 +1,207 @@
+// grpo bench: decode tokens/s of the rollout engine, forward+backward tokens/s of the learner; see bench.h.
+#include "recipes/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#ifdef GRPO_HAS_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include "kernels/check.h"
+#include "policy/device.h"
+#include "policy/weights.h"
+#include "recipes/cli_args.h"
+#include "rl/learner.h"
+#include "rollout/engine.h"
+
+namespace grpo::recipes {
+
+namespace {
+
+const char* kUsage =
+    "usage: grpo bench decode --model DIR [--device D] [--dtype T] [--sequences S] [--prompt-len P] [--new-tokens N]\n"
+    "       grpo bench learner --model DIR [--device D] [--dtype T] [--micro-batch-tokens M] [--seq-len L]\n"
+    "                          [--micro-batches K] [--steps N]\n";
+const char* kDetails =
+    "decode: S random prompts of P tokens, one sample each, T = 1, exactly N new tokens per sequence (EOS ignored),\n"
+    "  all S in flight at once: generated tokens/s, decode steps, and the weight bytes read per second (the model's\n"
+    "  bytes x decode steps / time) to set against the memory bandwidth.\n"
+    "learner: K micro-batches of M tokens (rows of L random tokens, the last 3/4 of each row trained on) through\n"
+    "  the GRPO loss, N optimiser steps: forward+backward tokens/s (median of steps 2..N) and peak device memory.\n"
+    "  --device cpu|cuda|cuda:N (default cpu), --dtype auto|float32|bfloat16 as run.dtype (default auto).\n"
+    "Output: one JSON line on stdout; a summary on stderr.\n";
+
+int64_t weight_bytes(const policy::Transformer& m) {
+  int64_t n = 0;
+  for (const auto& p : m->parameters()) n += p.numel() * static_cast<int64_t>(p.element_size());
+  return n;
+}
+
+void reset_peak_memory(const at::Device& device) {
+#ifdef GRPO_HAS_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(device.index() < 0 ? 0 : device.index());
+#endif
+}
+
+// Peak bytes allocated on a CUDA device since the last reset; -1 elsewhere.
+double peak_memory_mb(const at::Device& device) {
+#ifdef GRPO_HAS_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
+  }
+#endif
+  return -1;
+}
+
+struct Loaded {
+  policy::Policy pol;
+  at::Device device = at::kCPU;
+  at::ScalarType dtype = at::kFloat;
+};
+
+Loaded load(const Args& a) {
+  GRPO_CHECK(a.has("--model"), "grpo bench: --model DIR is required; usage:\n", kUsage);
+  Loaded l;
+  try {
+    l.device = at::Device(a.get("--device", "cpu"));
+  } catch (const c10::Error&) {
+    GRPO_FAIL("grpo bench: --device '", a.get("--device"), "' is not a device; use cpu, cuda or cuda:N");
+  }
+  GRPO_CHECK(!l.device.is_cuda() || at::hasCUDA(), "grpo bench: --device ", l.device,
+             " but this LibTorch sees no CUDA device; hint: a CUDA LibTorch on a GPU machine (scripts/gpu-bundle)");
+  l.dtype = policy::parse_compute_dtype(a.get("--dtype", "auto"), l.device);
+  if (l.device.is_cuda()) policy::allow_tf32(true);
+  l.pol = policy::load_policy(a.get("--model"), l.device);
+  return l;
+}
+
+int bench_decode(const Args& a) {
+  Loaded l = load(a);
+  const int64_t S = a.get_count("--sequences", 64, "bench"), P = a.get_count("--prompt-len", 64, "bench");
+  const int64_t N = a.get_count("--new-tokens", 128, "bench");
+  l.pol.model->to(l.dtype);  // nothing trains: the engine shares these weights
+  rollout::EngineConfig ec;
+  ec.max_batch = S;
+  ec.max_seq_len = P + N + 1;
+  ec.ignore_eos = true;
+  ec.dtype = l.dtype;
+  rollout::RolloutEngine engine(l.pol.model, l.pol.tokenizer, ec);
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  at::Tensor ids = at::randint(0, l.pol.tokenizer->vocab_size(), {S, P}, gen, at::kLong);
+  std::vector<rollout::Prompt> prompts(static_cast<size_t>(S));
+  for (int64_t i = 0; i < S; ++i) {
+    prompts[static_cast<size_t>(i)].id = i;
+    const int64_t* row = ids[i].data_ptr<int64_t>();
+    prompts[static_cast<size_t>(i)].token_ids.assign(row, row + P);
+  }
+  rollout::SamplingConfig sampling;
+  sampling.temperature = 1.0;
+  sampling.seed = 7;
+  sampling.max_new_tokens = std::min<int64_t>(N, 4);
+  engine.generate(prompts, 1, sampling);  // warm-up: kernels, allocator, BLAS handles
+  reset_peak_memory(l.device);
+  sampling.max_new_tokens = N;
+  engine.generate(prompts, 1, sampling);
+  const rollout::GenerationStats& st = engine.last_stats();
+  const int64_t bytes = weight_bytes(l.pol.model);
+  const double tps = static_cast<double>(st.generated_tokens) / st.seconds;
+  nlohmann::json j = {{"bench", "decode"},
+                      {"model", a.get("--model")},
+                      {"model_type", l.pol.config.model_type},
+                      {"device", l.device.str()},
+                      {"dtype", policy::dtype_name(l.dtype)},
+                      {"sequences", S},
+                      {"prompt_len", P},
+                      {"new_tokens", N},
+                      {"generated_tokens", st.generated_tokens},
+                      {"decode_steps", st.decode_steps},
+                      {"seconds", st.seconds},
+                      {"tokens_per_s", tps},
+                      {"weight_bytes", bytes},
+                      {"weight_read_gb_per_s", static_cast<double>(bytes) * static_cast<double>(st.decode_steps) /
+                                                   st.seconds / 1e9},
+                      {"peak_memory_mb", peak_memory_mb(l.device)}};
+  std::printf("%s\n", j.dump().c_str());
+  std::fprintf(stderr, "bench decode: %s on %s in %s, %lld sequences x %lld new tokens: %.0f tokens/s, %.2f s\n",
+               l.pol.config.model_type.c_str(), l.device.str().c_str(), policy::dtype_name(l.dtype).c_str(),
+               static_cast<long long>(S), static_cast<long long>(N), tps, st.seconds);
+  return 0;
+}
+
+int bench_learner(const Args& a) {
+  Loaded l = load(a);
+  const int64_t M = a.get_count("--micro-batch-tokens", 8192, "bench"), L = a.get_count("--seq-len", 1024, "bench");
+  const int64_t K = a.get_count("--micro-batches", 2, "bench"), steps = a.get_count("--steps", 3, "bench");
+  GRPO_CHECK(L >= 4 && M >= L, "grpo bench: --seq-len must be >= 4 and at most --micro-batch-tokens");
+  GRPO_CHECK(steps >= 2, "grpo bench: --steps must be >= 2 (the first step is warm-up)");
+  const int64_t rows = M / L * K, prompt = L / 4;
+  at::Generator gen = at::detail::createCPUGenerator(1);
+  rl::TrainBatch b;
+  b.tokens = at::randint(0, l.pol.tokenizer->vocab_size(), {rows, L}, gen, at::kLong).to(l.device);
+  b.lengths = at::full({rows}, L, at::kLong).to(l.device);
+  at::Tensor mask = at::zeros({rows, L - 1}, at::kFloat);
+  mask.narrow(1, prompt - 1, L - prompt).fill_(1.0);
+  b.loss_mask = mask.to(l.device);
+  b.advantages = at::randn({rows}, gen, at::kFloat).to(l.device);
+  rl::LearnerConfig lc;
+  lc.optim.lr = 1e-6;
+  lc.micro_batch_tokens = M;
+  lc.dtype = l.dtype;
+  b.old_logprobs = rl::score_tokens(l.pol.model, b, 1.0, M, l.dtype);
+  rl::Learner learner(l.pol.model, lc);
+  std::vector<double> rates;
+  for (int64_t s = 0; s < steps; ++s) {
+    if (s == 1) reset_peak_memory(l.device);
+    rl::UpdateStats st = learner.grpo_update(b);  // reads the loss back: the device has finished
+    if (s > 0) rates.push_back(static_cast<double>(st.tokens) / st.seconds);
+    std::fprintf(stderr, "bench learner: step %lld, %lld tokens in %.3f s\n", static_cast<long long>(s + 1),
+                 static_cast<long long>(st.tokens), st.seconds);
+  }
+  std::sort(rates.begin(), rates.end());
+  const double median = rates[rates.size() / 2];
+  nlohmann::json j = {{"bench", "learner"},
+                      {"model", a.get("--model")},
+                      {"model_type", l.pol.config.model_type},
+                      {"device", l.device.str()},
+                      {"dtype", policy::dtype_name(l.dtype)},
+                      {"micro_batch_tokens", M},
+                      {"micro_batches", K},
+                      {"seq_len", L},
+                      {"tokens_per_step", rows * L},
+                      {"tokens_per_s", median},
+                      {"peak_memory_mb", peak_memory_mb(l.device)},
+                      {"parameters", l.pol.config.n_params()}};
+  std::printf("%s\n", j.dump().c_str());
+  std::fprintf(stderr, "bench learner: %s on %s in %s: %.0f tokens/s (forward + backward + AdamW)\n",
+               l.pol.config.model_type.c_str(), l.device.str().c_str(), policy::dtype_name(l.dtype).c_str(), median);
+  return 0;
+}
+
+}  // namespace
+
+int run_bench(int argc, char** argv) {
+  GRPO_CHECK(argc >= 1, "grpo bench: which benchmark?\n", kUsage);
+  const std::string what = argv[0];
+  if (what == "-h" || what == "--help") {
+    std::printf("%s\n%s", kUsage, kDetails);
+    return 0;
+  }
+  GRPO_CHECK(what == "decode" || what == "learner", "grpo bench: unknown benchmark '", what, "'; usage:\n", kUsage);
+  const std::vector<std::string> flags =
+      what == "decode" ? std::vector<std::string>{"--model", "--device", "--dtype", "--sequences", "--prompt-len",
+                                                  "--new-tokens"}
+                       : std::vector<std::string>{"--model", "--device", "--dtype", "--micro-batch-tokens", "--seq-len",
+                                                  "--micro-batches", "--steps"};
+  Args a = parse_args(argc - 1, argv + 1, "bench", flags, {}, kUsage, kDetails);
+  return what == "decode" ? bench_decode(a) : bench_learner(a);
+}
+
+}  // namespace grpo::recipes
