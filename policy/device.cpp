@@ -3,6 +3,7 @@
 
 #include <ATen/autocast_mode.h>
 #include <ATen/core/grad_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/version.h>
 
 #include "kernels/check.h"
@@ -17,9 +18,9 @@ at::ScalarType parse_compute_dtype(const std::string& name, const at::Device& de
             "CPU), \"float32\" or \"bfloat16\"");
 }
 
-// NOTE: LibTorch 2.x names autocast per device type; 1.13 (Debian) has one function per device.
+// NOTE: LibTorch 2.4+ names autocast per device type; 1.13 (Debian) has one function per device.
 namespace {
-#if TORCH_VERSION_MAJOR >= 2
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool autocast_enabled(at::DeviceType t) { return at::autocast::is_autocast_enabled(t); }
 void set_autocast_enabled(at::DeviceType t, bool on) { at::autocast::set_autocast_enabled(t, on); }
 at::ScalarType autocast_dtype(at::DeviceType t) { return at::autocast::get_autocast_dtype(t); }
@@ -59,6 +60,19 @@ AutocastGuard::~AutocastGuard() {
   set_autocast_dtype(type_, was_dtype_);
 }
 
+struct NoAutocastGuard::Impl {
+  c10::impl::ExcludeDispatchKeyGuard exclude{c10::autocast_dispatch_keyset};
+};
+NoAutocastGuard::NoAutocastGuard() : impl_(new Impl) {}
+NoAutocastGuard::~NoAutocastGuard() { delete impl_; }
+
+void to_compute_dtype(Transformer& model, at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) {
+    if (p.scalar_type() != dtype) p.set_data(p.to(dtype));
+  }
+}
+
 at::Tensor to_device(const at::Tensor& host, const at::Device& device) {
   if (!device.is_cuda()) return host.to(device);
   // NOTE: the pinned block is returned to PyTorch's caching host allocator, which reuses it only after the copy
@@ -93,7 +107,8 @@ Transformer copy_model(const Transformer& src, at::ScalarType dtype) {
   // NOTE: built uninitialised on the CPU (malloc'd pages never touched cost nothing), then moved and filled.
   Transformer dst(src->config, /*seed=*/0, /*init_weights=*/false);
   dst->set_output_vocab(src->output_vocab());
-  dst->to(src->embed_tokens->weight.device(), dtype);
+  dst->to(src->embed_tokens->weight.device());
+  to_compute_dtype(dst, dtype);
   copy_weights(src, dst);
   return dst;
 }

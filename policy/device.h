@@ -33,6 +33,23 @@ class AutocastGuard {
   at::ScalarType was_dtype_ = at::kFloat;
 };
 
+// Inside, autocast is off whatever guard is around it: math that must stay in float32 (DeepSeek's sigmoid router).
+class NoAutocastGuard {
+ public:
+  NoAutocastGuard();
+  ~NoAutocastGuard();
+  NoAutocastGuard(const NoAutocastGuard&) = delete;
+  NoAutocastGuard& operator=(const NoAutocastGuard&) = delete;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
+
+// The model's parameters in `dtype`, its buffers (DeepSeek-V3's router score bias) left in float32, as transformers
+// keeps them: what the rollout generates with, and what evaluation loads.
+void to_compute_dtype(Transformer& model, at::ScalarType dtype);
+
 // A host tensor on `device`. To CUDA it goes through pinned memory, asynchronously on the current stream: the host
 // does not wait (a plain copy from pageable memory synchronises the stream). On the CPU it is returned as is.
 at::Tensor to_device(const at::Tensor& host, const at::Device& device);
@@ -41,8 +58,8 @@ at::Tensor to_device(const std::vector<int64_t>& values, const at::Device& devic
 // TF32 tensor cores for float32 matmuls and convolutions on CUDA (about 10 bits of mantissa in products).
 void allow_tf32(bool allow);
 
-// A model with src's config, output vocabulary and weights, in `dtype` on src's device: the rollout's low-precision
-// copy. copy_weights refreshes it (or any model of the same config) from src, converting the dtype.
+// A model with src's config, output vocabulary and weights, its parameters in `dtype` (buffers as src's) on src's
+// device: the rollout's low-precision copy. copy_weights refreshes it (or any model of the same config) from src, converting the dtype.
 Transformer copy_model(const Transformer& src, at::ScalarType dtype);
 void copy_weights(const Transformer& src, Transformer& dst);
 

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <c10/core/InferenceMode.h>
+
 namespace grpo::policy {
 
 LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias, const at::TensorOptions& opts) {
@@ -94,6 +96,7 @@ Rope make_rope(int64_t dim, const RopeConfig& cfg, int64_t max_position_embeddin
 RopeAngles rope_angles(const at::Tensor& positions, const Rope& rope) {
   const at::Device device = positions.device();
   if (!device.is_cpu() && (!rope.inv_freq_on_device.defined() || rope.inv_freq_on_device.device() != device)) {
+    c10::InferenceMode normal(false);  // a normal tensor: the learner's autograd may use it after a rollout made it
     rope.inv_freq_on_device = rope.inv_freq.to(device);
   }
   const at::Tensor& inv_freq = device.is_cpu() ? rope.inv_freq : rope.inv_freq_on_device;

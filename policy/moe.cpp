@@ -7,6 +7,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "kernels/check.h"
+#include "policy/device.h"
 
 namespace grpo::policy {
 
@@ -68,8 +69,13 @@ void MoEImpl::update_router_bias(const at::Tensor& load, double rate) {
 MoEOutput MoEImpl::forward(const at::Tensor& x) const {
   const int64_t T = x.size(0), K = cfg.n_expert_used, n_expert = cfg.n_expert;
   // Router math in fp32 (HF computes the DeepSeek router's linear in fp32 as well).
-  at::Tensor logits = cfg.router_score == RouterScore::Sigmoid ? at::linear(x.to(at::kFloat), gate->weight.to(at::kFloat))
-                                                               : gate->forward(x);  // [T,E]
+  at::Tensor logits;  // [T,E]
+  if (cfg.router_score == RouterScore::Sigmoid) {
+    NoAutocastGuard fp32;  // the learner's autocast would run this product in bf16, the rollout in fp32
+    logits = at::linear(x.to(at::kFloat), gate->weight.to(at::kFloat));
+  } else {
+    logits = gate->forward(x);
+  }
   auto [top_w, top_i] = route(logits, x.scalar_type());
 
   // Group the T*K (token, expert) pairs by expert: a stable sort keeps tokens in order inside each expert.
@@ -77,7 +83,10 @@ MoEOutput MoEImpl::forward(const at::Tensor& x) const {
   at::Tensor order = std::get<1>(flat_expert.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
   at::Tensor token_of = at::div(order, K, "floor");
   at::Tensor weight_of = top_w.reshape({-1}).index_select(0, order);
-  at::Tensor counts = at::bincount(flat_expert, {}, n_expert).to(at::kCPU);
+  // NOTE: counted with index_add_, not bincount, whose CUDA kernel reads min and max back first: one device read.
+  at::Tensor counts = at::zeros({n_expert}, flat_expert.options())
+                          .index_add_(0, flat_expert, at::ones_like(flat_expert))
+                          .to(at::kCPU);
   const int64_t* count = counts.data_ptr<int64_t>();
 
   at::Tensor y = at::zeros_like(x);

@@ -32,7 +32,8 @@ const char* kUsage =
 const char* kDetails =
     "decode: S random prompts of P tokens, one sample each, T = 1, exactly N new tokens per sequence (EOS ignored),\n"
     "  all S in flight at once: generated tokens/s, decode steps, and the weight bytes read per second (the model's\n"
-    "  bytes x decode steps / time) to set against the memory bandwidth.\n"
+    "  bytes x decode steps / time) to set against the memory bandwidth. The time includes the prefill of the S\n"
+    "  prompts (one batched forward), so both figures are slightly understated.\n"
     "learner: K micro-batches of M tokens (rows of L random tokens, the last 3/4 of each row trained on) through\n"
     "  the GRPO loss, N optimiser steps: forward+backward tokens/s (median of steps 2..N) and peak device memory.\n"
     "  --device cpu|cuda|cuda:N (default cpu), --dtype auto|float32|bfloat16 as run.dtype (default auto).\n"
@@ -87,7 +88,7 @@ int bench_decode(const Args& a) {
   Loaded l = load(a);
   const int64_t S = a.get_count("--sequences", 64, "bench"), P = a.get_count("--prompt-len", 64, "bench");
   const int64_t N = a.get_count("--new-tokens", 128, "bench");
-  l.pol.model->to(l.dtype);  // nothing trains: the engine shares these weights
+  policy::to_compute_dtype(l.pol.model, l.dtype);  // nothing trains: the engine shares these weights
   rollout::EngineConfig ec;
   ec.max_batch = S;
   ec.max_seq_len = P + N + 1;

@@ -97,7 +97,7 @@ int run_generate(int argc, char** argv) {
              " but this LibTorch sees no CUDA device; hint: a CUDA LibTorch on a GPU machine, or --device cpu");
   const at::ScalarType dtype = policy::parse_compute_dtype(a.get("--dtype", "auto"), device);
   policy::Policy pol = policy::load_policy(a.get("--model"), device);
-  pol.model->to(dtype);
+  policy::to_compute_dtype(pol.model, dtype);
   // The chat template is resolved only when a line needs one (prompt text and ids never do).
   std::optional<policy::ChatTemplate> chat;
   std::vector<rollout::Prompt> prompts;

@@ -84,6 +84,8 @@ Learner::Learner(policy::Transformer model, LearnerConfig cfg) : model_(std::mov
   cfg_.loss.validate();
   GRPO_CHECK(cfg_.micro_batch_tokens > 0, "micro_batch_tokens must be > 0");
   GRPO_CHECK(cfg_.n_workers >= 1, "n_workers must be >= 1, got ", cfg_.n_workers);
+  // NOTE: replicas are a CPU device's data parallelism; on a GPU one model takes the whole batch.
+  if (!model_->embed_tokens->weight.device().is_cpu()) cfg_.n_workers = 1;
   for (int64_t w = 1; w < cfg_.n_workers; ++w) {
     policy::Transformer r(model_->config, 0);
     r->set_output_vocab(model_->output_vocab());
@@ -266,7 +268,7 @@ void Learner::save_optimizer(const std::string& path) const { torch::save(*optim
 
 void Learner::load_optimizer(const std::string& path) {
   try {
-    torch::load(*optimizer_, path);
+    torch::load(*optimizer_, path, model_->embed_tokens->weight.device());  // a CPU checkpoint resumes on CUDA
   } catch (const c10::Error& e) {
     GRPO_FAIL("cannot load optimizer state from ", path, ": ", e.what_without_backtrace(),
               "; hint: the checkpoint may be from a different model");

@@ -542,7 +542,7 @@ EvalRun run_eval(const TrainConfig& config) {
   EvalRun run;
   run.checkpoint = *found;
   policy::Policy pol = policy::load_policy(*found, device);
-  pol.model->to(cfg.engine.dtype);  // nothing trains: the engine generates with these weights, in run.dtype
+  policy::to_compute_dtype(pol.model, cfg.engine.dtype);  // nothing trains: the engine generates with these weights, in run.dtype
   data::TaskData data = load_data(cfg, pol, /*with_train=*/false);
   GRPO_CHECK(!data.eval_sets().empty(), "grpo eval: no evaluation sets; hint: set data.eval to one or more files");
   for (const auto& line : data.report()) std::fprintf(stderr, "%s\n", line.c_str());

@@ -42,7 +42,8 @@ class RolloutEngine {
   RolloutEngine(policy::Transformer model, std::shared_ptr<const policy::Tokenizer> tokenizer, EngineConfig cfg);
 
   // n_samples completions per prompt, ordered [prompt 0 sample 0..G-1, prompt 1 ...]. Deterministic given
-  // sampling.seed, prompt ids and the weights, whatever max_batch is.
+  // sampling.seed, prompt ids and the weights, whatever max_batch is, on the CPU; on CUDA the kernels chosen depend
+  // on the batch's shape, so a different max_batch can round differently.
   std::vector<Completion> generate(const std::vector<Prompt>& prompts, int64_t n_samples,
                                    const SamplingConfig& sampling);
 

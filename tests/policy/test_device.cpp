@@ -5,7 +5,9 @@
 #include <ATen/core/grad_mode.h>
 
 #include "policy/device.h"
+#include "policy/weights.h"
 #include "tests/devices.h"
+#include "tests/shared_data.h"
 
 using namespace grpo::policy;
 
@@ -76,6 +78,31 @@ void check_copy_model(const at::Device& device) {
 
 TEST_CASE("autocast: bf16 inside, float32 outside, nested guards, weights changed between regions", "[cpu]") {
   check_autocast(at::kCPU);
+}
+
+TEST_CASE("NoAutocastGuard: float32 inside a bf16 autocast region, bf16 again after it", "[cpu]") {
+  at::Tensor x = at::randn({4, 8}), w = at::randn({3, 8}).requires_grad_(true);
+  AutocastGuard bf16(at::kCPU, at::kBFloat16);
+  {
+    NoAutocastGuard fp32;
+    CHECK(at::linear(x, w).scalar_type() == at::kFloat);
+  }
+  CHECK(at::linear(x, w).scalar_type() == at::kBFloat16);
+}
+
+TEST_CASE("to_compute_dtype and copy_model leave DeepSeek-V3's router score bias in float32", "[cpu]") {
+  Transformer m = load_model(grpo::test::source_path("tests/fixtures/models/deepseek_v3"), at::kCPU, at::kFloat);
+  Transformer c = copy_model(m, at::kBFloat16);
+  int64_t n_bias = 0;
+  for (const auto& b : c->named_buffers()) {
+    INFO(b.key());
+    CHECK(b.value().scalar_type() == at::kFloat);
+    n_bias += b.key().find("e_score_correction_bias") != std::string::npos;
+  }
+  CHECK(n_bias > 0);
+  to_compute_dtype(m, at::kBFloat16);
+  CHECK(m->embed_tokens->weight.scalar_type() == at::kBFloat16);
+  for (const auto& b : m->named_buffers()) CHECK(b.value().scalar_type() == at::kFloat);
 }
 
 TEST_CASE("copy_model and copy_weights: a bf16 copy that follows the float32 model", "[cpu]") {
