@@ -9,13 +9,28 @@
 
 namespace grpo::policy {
 
-KVCache KVCache::allocate(const ModelConfig& cfg, int64_t n_slot, int64_t t_max, const at::TensorOptions& opts) {
-  KVCache c;
+PagedKV PagedKV::allocate(const ModelConfig& cfg, int64_t n_block, int64_t block_size, const at::TensorOptions& opts) {
+  GRPO_CHECK(n_block > 0 && block_size > 0, "a paged KV cache needs blocks: ", n_block, " of ", block_size, " tokens");
+  PagedKV c;
   for (int64_t l = 0; l < cfg.n_layer; ++l) {
-    c.k.push_back(at::zeros({n_slot, t_max, cfg.cache_heads(), cfg.k_dim()}, opts));
-    c.v.push_back(at::zeros({n_slot, t_max, cfg.cache_heads(), cfg.v_dim()}, opts));
+    if (cfg.mla()) {
+      c.k.push_back(at::zeros({n_block, block_size, 1, cfg.kv_lora_rank}, opts));
+      c.v.push_back(at::zeros({n_block, block_size, 1, cfg.qk_rope_head_dim}, opts));
+    } else {
+      c.k.push_back(at::zeros({n_block, block_size, cfg.n_kv_head, cfg.head_dim}, opts));
+      c.v.push_back(at::zeros({n_block, block_size, cfg.n_kv_head, cfg.head_dim}, opts));
+    }
   }
   return c;
+}
+
+int64_t PagedKV::bytes_per_token(const ModelConfig& cfg, int64_t element_size) {
+  const int64_t per_layer = cfg.mla() ? cfg.kv_lora_rank + cfg.qk_rope_head_dim : 2 * cfg.n_kv_head * cfg.head_dim;
+  return per_layer * cfg.n_layer * element_size;
+}
+
+int64_t PagedKV::expanded_bytes_per_token(const ModelConfig& cfg, int64_t element_size) {
+  return cfg.cache_heads() * (cfg.k_dim() + cfg.v_dim()) * cfg.n_layer * element_size;
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& c, const at::TensorOptions& opts)
@@ -65,18 +80,9 @@ void AttentionImpl::project(const at::Tensor& x, const RopeAngles& rope, const a
     return s;
   };
   if (cfg.mla()) {
-    const int64_t nope = cfg.qk_nope_head_dim, r = cfg.qk_rope_head_dim;
-    at::Tensor qs = (q_a_proj ? q_b_proj->forward(q_a_layernorm->forward(q_a_proj->forward(x))) : q_proj->forward(x))
-                        .view(heads(n_head, nope + r));
-    at::Tensor ckv = kv_a_proj_with_mqa->forward(x);
-    at::Tensor latent = kv_a_layernorm->forward(ckv.narrow(-1, 0, cfg.kv_lora_rank));
-    // The decoupled RoPE key: one head, shared by all heads.
-    at::Tensor k_rot = apply_rope(ckv.narrow(-1, cfg.kv_lora_rank, r).unsqueeze(-2), rope, cos, sin);
-    at::Tensor kv = kv_b_proj->forward(latent).view(heads(n_head, nope + cfg.v_head_dim));
-    at::Tensor q_rot = apply_rope(qs.narrow(-1, nope, r), rope, cos, sin);
-    q = at::cat({qs.narrow(-1, 0, nope), q_rot}, -1);
-    k = at::cat({kv.narrow(-1, 0, nope), k_rot.expand(heads(n_head, r))}, -1);
-    v = kv.narrow(-1, nope, cfg.v_head_dim);
+    at::Tensor latent, k_rot;
+    project_mla(x, rope, cos, sin, q, latent, k_rot);
+    expand_mla(latent, k_rot, k, v);
     return;
   }
   const int64_t hd = cfg.head_dim;
@@ -102,19 +108,41 @@ void AttentionImpl::project(const at::Tensor& x, const RopeAngles& rope, const a
   k = apply_rope(kp, rope, cos, sin);
 }
 
-at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeAngles& rope, const KVWrite* kv, int64_t layer) {
+void AttentionImpl::project_mla(const at::Tensor& x, const RopeAngles& rope, const at::Tensor& cos,
+                                const at::Tensor& sin, at::Tensor& q, at::Tensor& latent, at::Tensor& k_rot) const {
+  auto heads = x.sizes().vec();
+  heads.pop_back();
+  heads.push_back(n_head);
+  heads.push_back(cfg.qk_nope_head_dim + cfg.qk_rope_head_dim);
+  const int64_t nope = cfg.qk_nope_head_dim, r = cfg.qk_rope_head_dim;
+  at::Tensor qs = (q_a_proj ? q_b_proj->forward(q_a_layernorm->forward(q_a_proj->forward(x))) : q_proj->forward(x))
+                      .view(heads);
+  at::Tensor ckv = kv_a_proj_with_mqa->forward(x);
+  latent = kv_a_layernorm->forward(ckv.narrow(-1, 0, cfg.kv_lora_rank));
+  // The decoupled RoPE key: one head, shared by all heads.
+  k_rot = apply_rope(ckv.narrow(-1, cfg.kv_lora_rank, r).unsqueeze(-2), rope, cos, sin);
+  q = at::cat({qs.narrow(-1, 0, nope), apply_rope(qs.narrow(-1, nope, r), rope, cos, sin)}, -1);
+}
+
+void AttentionImpl::expand_mla(const at::Tensor& latent, const at::Tensor& k_rot, at::Tensor& k, at::Tensor& v) const {
+  auto heads = latent.sizes().vec();
+  heads.pop_back();
+  heads.push_back(n_head);
+  const int64_t nope = cfg.qk_nope_head_dim;
+  at::Tensor kv = kv_b_proj->forward(latent);
+  heads.push_back(nope + cfg.v_head_dim);
+  kv = kv.view(heads);
+  heads.back() = cfg.qk_rope_head_dim;
+  k = at::cat({kv.narrow(-1, 0, nope), k_rot.expand(heads)}, -1);
+  v = kv.narrow(-1, nope, cfg.v_head_dim);
+}
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeAngles& rope) {
   const int64_t N = x.size(0), T = x.size(1), g = n_head / n_kv_head;
   const int64_t kd = cfg.k_dim(), vd = cfg.v_dim();
   at::Tensor q, k, v;
   // cos/sin [T, d/2] -> [T, 1, d/2] to broadcast over heads.
   project(x, rope, rope.cos.unsqueeze(1), rope.sin.unsqueeze(1), q, k, v);  // q [N,T,H,kd], k/v [N,T,Hkv,*]
-  if (kv != nullptr && kv->cache != nullptr) {
-    at::NoGradGuard no_grad;
-    GRPO_CHECK(T <= kv->cache->t_max(), "prefill of ", T, " tokens does not fit a KV cache of ", kv->cache->t_max(),
-               " positions; hint: raise the rollout's max sequence length");
-    kv->cache->k[layer].narrow(1, 0, T).index_copy_(0, kv->dest_slots, k.index_select(0, kv->src_rows));
-    kv->cache->v[layer].narrow(1, 0, T).index_copy_(0, kv->dest_slots, v.index_select(0, kv->src_rows));
-  }
   q = q.transpose(1, 2);  // [N,H,T,kd]
   // GQA: query head h reads kv head h / g (HF repeat_kv).
   auto expand_kv = [&](const at::Tensor& t, int64_t d) {
@@ -129,29 +157,55 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const RopeAngles& rope, c
   return o_proj->forward(out.transpose(1, 2).reshape({N, T, n_head * vd}));
 }
 
-at::Tensor AttentionImpl::forward_decode(const at::Tensor& x, const RopeAngles& rope, KVCache& cache, int64_t layer,
-                                         const at::Tensor& slots, const at::Tensor& positions, int64_t t_len) {
-  const int64_t S = x.size(0), g = n_head / n_kv_head;
+namespace {
+// Flat row (block * block_size + offset) of each position in pos [R, m], through the rows' block tables [R, nb].
+at::Tensor cache_rows(const PagedView& view, const at::Tensor& pos) {
+  const int64_t bs = view.kv->block_size();
+  return view.block_table.gather(1, at::div(pos, bs, "floor")) * bs + pos.remainder(bs);
+}
+
+// Writes rows of `t` ([R, n, heads, d]) into the flattened `cache` and reads the rows `read` ([R, t_len]) back:
+// [R, t_len, heads, d].
+at::Tensor write_then_read(at::Tensor& cache, const at::Tensor& write, const at::Tensor& t, const at::Tensor& read) {
+  at::Tensor flat = cache.view({-1, cache.size(2), cache.size(3)});
+  {
+    at::NoGradGuard no_grad;
+    flat.index_copy_(0, write.reshape({-1}), t.reshape({-1, cache.size(2), cache.size(3)}).to(cache.scalar_type()));
+  }
+  return flat.index_select(0, read.reshape({-1})).view({read.size(0), read.size(1), cache.size(2), cache.size(3)});
+}
+}  // namespace
+
+at::Tensor AttentionImpl::forward_paged(const at::Tensor& x, const RopeAngles& rope, const PagedView& view,
+                                        int64_t layer, const at::Tensor& q_pos) {
+  const int64_t R = x.size(0), n = x.size(1), t_len = view.t_len;
   const int64_t kd = cfg.k_dim(), vd = cfg.v_dim();
-  GRPO_CHECK(t_len <= cache.t_max(), "decoding position ", t_len - 1, " is past the KV cache (", cache.t_max(),
-             " positions); hint: raise the rollout's max sequence length");
-  at::Tensor q, k, v;
-  project(x, rope, rope.cos.unsqueeze(1), rope.sin.unsqueeze(1), q, k, v);  // q [S,H,kd], k/v [S,Hkv,*]
-  at::Tensor& ck = cache.k[layer];
-  at::Tensor& cv = cache.v[layer];
-  at::Tensor flat = slots * cache.t_max() + positions;  // row of (slot, position) in the flattened cache
-  ck.view({-1, n_kv_head, kd}).index_copy_(0, flat, k.contiguous());
-  cv.view({-1, n_kv_head, vd}).index_copy_(0, flat, v.contiguous());
-  // The window [0, t_len) of the slots in use: [S, t_len, Hkv, *].
-  at::Tensor keys = ck.narrow(1, 0, t_len).index_select(0, slots);
-  at::Tensor vals = cv.narrow(1, 0, t_len).index_select(0, slots);
-  at::Tensor qg = q.reshape({S, n_kv_head, g, kd});
-  at::Tensor scores = at::matmul(qg, keys.permute({0, 2, 3, 1})) * scale;  // [S,Hkv,g,t_len]
-  at::Tensor future = at::arange(t_len, positions.options()).unsqueeze(0) > positions.unsqueeze(1);  // [S,t_len]
-  scores = scores.masked_fill(future.view({S, 1, 1, t_len}), -std::numeric_limits<float>::infinity());
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(x.scalar_type());
-  at::Tensor out = at::matmul(probs, vals.permute({0, 2, 1, 3}));  // [S,Hkv,g,vd]
-  return o_proj->forward(out.reshape({S, n_head * vd}));
+  GRPO_CHECK(view.block_table.size(1) * view.kv->block_size() >= t_len, "paged attention: ", view.block_table.size(1),
+             " blocks of ", view.kv->block_size(), " cannot hold ", t_len, " positions");
+  const at::Tensor cos = rope.cos.unsqueeze(-2), sin = rope.sin.unsqueeze(-2);  // over heads
+  at::Tensor k_pos = at::arange(t_len, q_pos.options()).unsqueeze(0).expand({R, t_len});
+  const at::Tensor write = cache_rows(view, q_pos), read = cache_rows(view, k_pos);
+  at::Tensor q, keys, vals;  // q [R,n,H,kd]; keys/vals [R,t_len,Hkv,*]
+  if (cfg.mla()) {
+    at::Tensor latent, k_rot;
+    project_mla(x, rope, cos, sin, q, latent, k_rot);
+    at::Tensor lat = write_then_read(view.kv->k[static_cast<size_t>(layer)], write, latent.unsqueeze(-2), read);
+    at::Tensor rot = write_then_read(view.kv->v[static_cast<size_t>(layer)], write, k_rot, read);
+    expand_mla(lat.squeeze(-2).to(x.scalar_type()), rot.to(x.scalar_type()), keys, vals);
+  } else {
+    at::Tensor k, v;
+    project(x, rope, cos, sin, q, k, v);
+    keys = write_then_read(view.kv->k[static_cast<size_t>(layer)], write, k, read);
+    vals = write_then_read(view.kv->v[static_cast<size_t>(layer)], write, v, read);
+  }
+  const int64_t h_kv = keys.size(2), g = n_head / h_kv;
+  at::Tensor qg = q.reshape({R, n, h_kv, g, kd}).permute({0, 2, 3, 1, 4});                  // [R,Hkv,g,n,kd]
+  at::Tensor scores = at::matmul(qg, keys.to(q.scalar_type()).permute({0, 2, 3, 1}).unsqueeze(2)) * scale;  // [R,Hkv,g,n,t]
+  at::Tensor future = k_pos.unsqueeze(1) > q_pos.unsqueeze(2);                              // [R,n,t]
+  scores = scores.masked_fill(future.view({R, 1, 1, n, t_len}), -std::numeric_limits<float>::infinity());
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor out = at::matmul(probs, vals.to(q.scalar_type()).permute({0, 2, 1, 3}).unsqueeze(2));  // [R,Hkv,g,n,vd]
+  return o_proj->forward(out.permute({0, 3, 1, 2, 4}).reshape({R, n, n_head * vd}));
 }
 
 }  // namespace grpo::policy

@@ -1,9 +1,9 @@
-// Self-attention in two paths over the same weights: full causal attention over a padded batch (training and
-// prefill, optionally writing K/V into a cache) and one-token decoding against that cache. One module covers
+// Self-attention in two paths over the same weights: full causal attention over a padded batch (training) and
+// attention over a paged K/V cache for generation (prefill, chunked prefill and decode are one path). One module covers
 // every architecture through ModelConfig switches: grouped-query attention with optional q/k/v and o biases,
 // Qwen3's per-head or OLMoE's whole-projection q/k RMSNorm, OLMoE's clip_qkv, and DeepSeek's multi-head latent
 // attention (low-rank q and kv projections, a decoupled RoPE key shared by all heads). The cache is plain
-// storage; which sequence owns which slot is the rollout scheduler's business.
+// storage; which sequence owns which block is the rollout scheduler's business.
 #pragma once
 
 #include <vector>
@@ -13,36 +13,41 @@
 
 namespace grpo::policy {
 
-// K/V storage for every layer: k[l] is [n_slot, t_max, cache_heads, k_dim], v[l] [n_slot, t_max, cache_heads,
-// v_dim] (see ModelConfig). Slot s holds one sequence; position t of it is valid while t < that sequence's
-// length (tracked by the caller). MLA caches the decompressed per-head K and V.
-struct KVCache {
+// K/V storage in fixed-size blocks, for every layer: k[l] is [n_block, block_size, heads, k width], v[l] likewise.
+// GQA caches each K/V head; MLA (DeepSeek-V2/V3) caches what it compresses to: k[l] the normalised latent
+// [.., 1, kv_lora_rank], v[l] the rotated RoPE key [.., 1, qk_rope_head_dim], expanded to per-head K and V when read.
+// Which block belongs to which sequence is the rollout's business; here a block is only storage.
+struct PagedKV {
   std::vector<at::Tensor> k, v;
-  static KVCache allocate(const ModelConfig& cfg, int64_t n_slot, int64_t t_max, const at::TensorOptions& opts);
-  int64_t n_slot() const { return k.empty() ? 0 : k[0].size(0); }
-  int64_t t_max() const { return k.empty() ? 0 : k[0].size(1); }
+  static PagedKV allocate(const ModelConfig& cfg, int64_t n_block, int64_t block_size, const at::TensorOptions& opts);
+  int64_t n_block() const { return k.empty() ? 0 : k[0].size(0); }
+  int64_t block_size() const { return k.empty() ? 0 : k[0].size(1); }
+  // Bytes one cached token takes over all layers, and what it would take as expanded per-head K and V.
+  static int64_t bytes_per_token(const ModelConfig& cfg, int64_t element_size);
+  static int64_t expanded_bytes_per_token(const ModelConfig& cfg, int64_t element_size);
 };
 
-// Where a prefill writes its K/V: row src_rows[m] of the batch goes to cache slot dest_slots[m] (a prompt
-// shared by G samples is computed once and copied to G slots).
-struct KVWrite {
-  KVCache* cache = nullptr;
-  at::Tensor dest_slots;  // [M] int64
-  at::Tensor src_rows;    // [M] int64, rows of the prefill batch
+// What one forward over R rows of new tokens reads and writes. Row r's new tokens take positions start[r],
+// start[r]+1, ...; position t of row r lives at offset t % block_size of block block_table[r][t / block_size].
+// Columns beyond a row's own blocks name a scratch block: padding writes land there and are never read unmasked.
+struct PagedView {
+  PagedKV* kv = nullptr;
+  at::Tensor block_table;  // [R, nb] int64 on the model's device, nb * block_size >= t_len
+  int64_t t_len = 0;       // max over rows of the last new position + 1: keys are read from [0, t_len)
 };
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& cfg, const at::TensorOptions& opts = {});
 
-  // x: [N, T, C] right-padded (padding after the valid tokens, so causal attention never sees it);
-  // rope cos/sin: [T, rope_dim/2]. If kv != nullptr, K/V of all T positions go to the cache (layer `layer`).
-  at::Tensor forward(const at::Tensor& x, const RopeAngles& rope, const KVWrite* kv, int64_t layer);
+  // Training: x [N, T, C] right-padded (padding after the valid tokens, so causal attention never sees it);
+  // rope cos/sin: [T, rope_dim/2]. No cache.
+  at::Tensor forward(const at::Tensor& x, const RopeAngles& rope);
 
-  // One new token per sequence. x: [S, C]; rope cos/sin: [S, rope_dim/2] at `positions` [S] int64; slots [S].
-  // Writes the token's K/V at (slot, position) then attends over positions [0, position]. `t_len` is
-  // max(positions) + 1, passed in so the cache is read only as far as needed.
-  at::Tensor forward_decode(const at::Tensor& x, const RopeAngles& rope, KVCache& cache, int64_t layer,
-                            const at::Tensor& slots, const at::Tensor& positions, int64_t t_len);
+  // Generation (prefill, chunked prefill, decode alike): x [R, n, C] new tokens at positions q_pos [R, n] int64;
+  // rope cos/sin [R, n, rope_dim/2]. Writes their K/V into the blocks of `view` (layer `layer`), then each attends
+  // to the row's cached positions up to its own.
+  at::Tensor forward_paged(const at::Tensor& x, const RopeAngles& rope, const PagedView& view, int64_t layer,
+                           const at::Tensor& q_pos);
 
   ModelConfig cfg;
   int64_t n_head, n_kv_head;  // heads of q, and of the K/V that attention reads (MLA: n_head)
@@ -60,6 +65,11 @@ struct AttentionImpl : torch::nn::Module {
   // cos/sin broadcast over the head dim.
   void project(const at::Tensor& x, const RopeAngles& rope, const at::Tensor& cos, const at::Tensor& sin,
                at::Tensor& q, at::Tensor& k, at::Tensor& v) const;
+  // MLA before expansion: q as above, the normalised latent [.., kv_lora_rank] and the rotated key [.., 1, rope].
+  void project_mla(const at::Tensor& x, const RopeAngles& rope, const at::Tensor& cos, const at::Tensor& sin,
+                   at::Tensor& q, at::Tensor& latent, at::Tensor& k_rot) const;
+  // MLA: per-head K [.., n_head, k_dim] and V [.., n_head, v_dim] from the latent and the rotated key.
+  void expand_mla(const at::Tensor& latent, const at::Tensor& k_rot, at::Tensor& k, at::Tensor& v) const;
 };
 TORCH_MODULE(Attention);
 

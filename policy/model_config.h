@@ -91,7 +91,7 @@ struct ModelConfig {
   bool router_bias() const { return topk_method == TopkMethod::GroupTop2Bias; }  // e_score_correction_bias
   bool is_moe_layer(int64_t layer) const;
   int64_t rope_dim() const { return mla() ? qk_rope_head_dim : head_dim; }
-  // Per cached position: heads and widths of K and V (MLA caches the decompressed per-head K and V).
+  // Heads of the K and V attention reads (MLA: every query head has its own, expanded from the latent).
   int64_t cache_heads() const { return mla() ? n_head : n_kv_head; }
   int64_t k_dim() const { return mla() ? qk_nope_head_dim + qk_rope_head_dim : head_dim; }
   int64_t v_dim() const { return mla() ? v_head_dim : head_dim; }

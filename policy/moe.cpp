@@ -101,7 +101,7 @@ MoEOutput MoEImpl::forward(const at::Tensor& x) const {
   }
   GRPO_CHECK(offset == T * K, "MoE routed ", offset, " of ", T * K, " token slots");
   if (shared_experts) y = y + shared_experts->forward(x);
-  return {y, logits, counts};
+  return {y, logits, counts, top_i};
 }
 
 at::Tensor load_balancing_loss(const std::vector<at::Tensor>& router_logits, int64_t n_expert_used,

@@ -17,6 +17,7 @@ struct MoEOutput {
   at::Tensor y;              // [T, C]
   at::Tensor router_logits;  // [T, E], pre-softmax (for the load-balancing loss)
   at::Tensor expert_counts;  // [E] int64 on CPU: tokens routed to each expert (counting all K choices)
+  at::Tensor experts;        // [T, K] int64: the experts each token was routed to
 };
 
 struct MoEImpl : torch::nn::Module {

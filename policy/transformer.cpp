@@ -66,18 +66,19 @@ at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tens
   if (out != nullptr) {
     out->router_logits.push_back(m.router_logits);
     out->expert_counts.push_back(m.expert_counts);
+    out->routes.push_back(m.experts);
   }
   return m.y.view(shape);
 }
 
-ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const KVWrite* kv) {
+ForwardOutput TransformerImpl::forward(const at::Tensor& tokens) {
   GRPO_CHECK(tokens.dim() == 2, "forward expects tokens [N, T], got ", tokens.dim(), " dims");
   const int64_t T = tokens.size(1);
   RopeAngles angles = rope_angles(at::arange(T, tokens.options()), rope);
   ForwardOutput out;
   at::Tensor h = embed_tokens->forward(tokens);
   for (auto& layer : layers) {
-    h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), angles, kv, layer->index);
+    h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), angles);
     h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out);
   }
   out.hidden = norm->forward(h);
@@ -92,16 +93,18 @@ std::vector<TensorShape> model_tensor_shapes(const ModelConfig& cfg) {
   return out;
 }
 
-at::Tensor TransformerImpl::forward_decode(const at::Tensor& tokens, const at::Tensor& positions,
-                                           const at::Tensor& slots, KVCache& cache, int64_t t_len) {
-  RopeAngles angles = rope_angles(positions, rope);
-  at::Tensor h = embed_tokens->forward(tokens);  // [S, C]
+at::Tensor TransformerImpl::forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, const PagedView& view,
+                                          std::vector<at::Tensor>* routes) {
+  GRPO_CHECK(tokens.dim() == 2 && q_pos.sizes() == tokens.sizes(), "forward_paged expects tokens and positions [R, n]");
+  RopeAngles angles = rope_angles(q_pos, rope);  // [R, n, rope_dim/2]
+  at::Tensor h = embed_tokens->forward(tokens);   // [R, n, C]
+  ForwardOutput out;
   for (auto& layer : layers) {
-    h = h + layer->self_attn->forward_decode(layer->input_layernorm->forward(h), angles, cache, layer->index, slots,
-                                             positions, t_len);
-    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), nullptr);
+    h = h + layer->self_attn->forward_paged(layer->input_layernorm->forward(h), angles, view, layer->index, q_pos);
+    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), routes != nullptr ? &out : nullptr);
   }
-  return logits(norm->forward(h)).to(at::kFloat);
+  if (routes != nullptr) *routes = std::move(out.routes);
+  return norm->forward(h);
 }
 
 }  // namespace grpo::policy

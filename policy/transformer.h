@@ -27,6 +27,7 @@ struct ForwardOutput {
   at::Tensor hidden;                         // [N, T, C] after the final norm
   std::vector<at::Tensor> router_logits;     // per MoE layer, [N*T, E]
   std::vector<at::Tensor> expert_counts;     // per MoE layer, [E] int64 (CPU)
+  std::vector<at::Tensor> routes;            // per MoE layer, [N*T, K] int64: the experts chosen
 };
 
 struct TransformerImpl : torch::nn::Module {
@@ -35,11 +36,14 @@ struct TransformerImpl : torch::nn::Module {
   // the CPU, or at::kMeta for the names and shapes without allocating anything (init_weights must then be false).
   TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights = true, at::Device device = at::kCPU);
 
-  // tokens: [N, T] int64, right-padded. Positions are 0..T-1 for every row. If kv is set, prefill the cache.
-  ForwardOutput forward(const at::Tensor& tokens, const KVWrite* kv = nullptr);
-  // One decode step. tokens/positions/slots: [S] int64; returns logits [S, V] (float32).
-  at::Tensor forward_decode(const at::Tensor& tokens, const at::Tensor& positions, const at::Tensor& slots,
-                            KVCache& cache, int64_t t_len);
+  // Training: tokens [N, T] int64, right-padded. Positions are 0..T-1 for every row.
+  ForwardOutput forward(const at::Tensor& tokens);
+  // Generation over a paged K/V cache: tokens [R, n] int64 at positions q_pos [R, n] (each row's new tokens, right-
+  // padded), their K/V written into view's blocks; returns the hidden states [R, n, C] after the final norm. Prefill
+  // (n = the prompt), chunked prefill and decode (n = 1) are all this call. `routes`, if given, gets each MoE layer's
+  // chosen experts [R*n, K].
+  at::Tensor forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, const PagedView& view,
+                           std::vector<at::Tensor>* routes = nullptr);
   // [..., C] -> [..., V'] where V' = output_vocab() (V unless limited)
   at::Tensor logits(const at::Tensor& hidden) const { return at::linear(hidden, output_weight()); }
   // lm_head.weight, or embed_tokens.weight when tied, limited to the first output_vocab() rows: [V', C]

@@ -1,7 +1,10 @@
-// The rollout engine: samples G completions per prompt from the policy with a KV cache and continuous batching (a
-// finished sequence frees its cache slot for the next waiting one at once). Each prompt is prefilled once per
-// admission and its K/V copied to the slots of its samples. Stops at any EOS id, at a stop string of any length, or
-// at the token budget. Returns each sampled token's log-prob. It does not score or train: in float32 the learner
+// The rollout engine: samples G completions per prompt from the policy over a paged KV cache (rollout/kv_cache.h).
+// The G samples of a prompt share its blocks (prefilled once; the last partial block is copied for each sample), and
+// full prompt blocks already cached for another prompt are reused. A scheduler admits waiting sequences while blocks
+// and running slots allow, prefills long prompts in chunks, frees a finished sequence's blocks at once, and when the
+// pool runs out preempts the youngest sequences, which start over later with the same result (a sequence's tokens
+// depend only on its prompt, its random stream and the weights). Stops at any EOS id, at a stop string of any length,
+// or at the token budget. Returns each sampled token's log-prob. It does not score or train: in float32 the learner
 // and the engine share one Transformer; in another dtype (bfloat16 on a GPU) the engine keeps its own copy of the
 // learner's weights, refreshed by sync_weights after each update.
 #pragma once
@@ -12,15 +15,21 @@
 
 #include "policy/tokenizer/tokenizer.h"
 #include "policy/transformer.h"
+#include "rollout/kv_cache.h"
 #include "rollout/sampler.h"
 #include "rollout/types.h"
 
 namespace grpo::rollout {
 
 struct EngineConfig {
-  int64_t max_batch = 512;     // concurrent sequences (KV cache slots), split among the workers
-  int64_t n_workers = 1;       // threads, each generating a contiguous share of the prompts with its own cache
-  int64_t max_seq_len = 256;   // prompt + completion tokens a slot can hold
+  int64_t max_batch = 512;     // running sequences at most (split among the workers)
+  int64_t n_workers = 1;       // CPU threads, each generating a contiguous share of the prompts with its own pool
+  int64_t max_seq_len = 256;   // prompt + completion tokens of one sequence
+  int64_t block_size = 16;     // tokens per KV block
+  int64_t kv_cache_mb = 0;     // the block pool (all workers); 0 = room for max_batch sequences of max_seq_len
+  int64_t kv_blocks = 0;       // blocks per worker, when set (tests, benchmarks): overrides kv_cache_mb
+  int64_t max_prefill_tokens = 4096;  // tokens through one prefill forward (rows x chunk): long prompts go in chunks
+  bool share_prefix = true;    // samples share their prompt's blocks; cached full prompt blocks are reused
   std::vector<std::string> stop;  // stop strings of any length ("</answer>"): a completion ends with the token that
                                   // completes one in its decoded text, and keeps that token
   std::vector<int64_t> eos_ids;   // the model's EOS ids (every one stops); empty = the tokenizer's eos_id()
@@ -30,10 +39,14 @@ struct EngineConfig {
 };
 
 struct GenerationStats {
-  int64_t prompt_tokens = 0;
+  int64_t prompt_tokens = 0;      // prompt tokens run through the model (cached and shared ones not counted)
+  int64_t prefix_hit_tokens = 0;  // prompt tokens whose K/V came from the prefix index
   int64_t generated_tokens = 0;
   int64_t decode_steps = 0;
-  int64_t prefills = 0;
+  int64_t prefills = 0;           // prefill forwards (a chunked prompt takes several)
+  int64_t preemptions = 0;        // sequences evicted when the pool ran out (recomputed later)
+  int64_t kv_blocks_peak = 0;     // most blocks in use at once (summed over workers)
+  int64_t kv_block_bytes = 0;     // bytes of one block over all layers
   double seconds = 0.0;
 };
 
@@ -58,15 +71,23 @@ class RolloutEngine {
  private:
   struct Sequence;
   struct Worker {
-    policy::KVCache cache;
+    std::unique_ptr<BlockPool> pool;
+    int64_t slots = 1;  // running sequences at most
     GenerationStats stats;
   };
-  // The continuous-batching loop of one worker over its prompts; out holds n_samples per prompt.
+  struct Batch;  // one worker's call: its prompts, queue, running sequences and results
+  // The scheduling loop of one worker over its prompts; out holds n_samples per prompt.
   void run_worker(Worker& w, const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
                   std::vector<Completion>& out);
-  void admit(Worker& w, std::vector<Sequence>& active, std::vector<int64_t>& free_slots, size_t& next,
-             const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
-             std::vector<Completion>& out);
+  // Admits waiting sequences that fit (running cap, free blocks), prefills their prompts, samples first tokens.
+  void admit(Worker& w, Batch& b);
+  // Gives every running sequence a block for its next position, preempting the youngest when the pool is empty.
+  void reserve_next_blocks(Worker& w, Batch& b);
+  void decode_step(Worker& w, Batch& b);
+  void preempt(Worker& w, Batch& b, Sequence& seq);
+  void release(Worker& w, Sequence& seq);
+  // [R, nb] block tables on the device, padded with the scratch block.
+  at::Tensor block_table(const std::vector<const std::vector<int64_t>*>& tables, int64_t nb) const;
   // Whether the newest token completed one of the stop strings.
   bool completes_stop_string(const Sequence& seq) const;
   // Appends `token` (sampled with `logprob`) to seq; returns true when the sequence is finished.

@@ -15,6 +15,7 @@
 
 #include "policy/weights.h"
 #include "tests/devices.h"
+#include "tests/policy/paged_util.h"
 #include "tests/shared_data.h"
 
 using namespace grpo::policy;
@@ -71,19 +72,20 @@ std::vector<int64_t> greedy_full(Transformer& m, std::vector<int64_t> ids, int n
   return out;
 }
 
+// Greedy through the paged cache: the prompt in two prefill chunks, then one token at a time, blocks of 3 tokens
+// (which divide neither the prompt nor the chunks).
 std::vector<int64_t> greedy_cached(Transformer& m, const std::vector<int64_t>& prompt, int n) {
-  const int64_t P = static_cast<int64_t>(prompt.size());
-  const at::Device device = m->embed_tokens->weight.device();
-  const auto ids = at::TensorOptions().dtype(at::kLong).device(device);
-  KVCache cache = KVCache::allocate(m->config, 1, P + n, m->embed_tokens->weight.options());
-  KVWrite w{&cache, at::zeros({1}, ids), at::zeros({1}, ids)};
-  at::Tensor hidden = m->forward(at::tensor(prompt, at::kLong).unsqueeze(0).to(device), &w).hidden;
+  const int64_t P = static_cast<int64_t>(prompt.size()), half = P / 2;
+  grpo::test::TestPages pages(m, 1, P + n, 3);
+  at::Tensor ids = at::tensor(prompt, at::kLong).unsqueeze(0);
+  pages.forward(m, ids.narrow(1, 0, half).contiguous(), at::arange(half, at::kLong).unsqueeze(0));
+  at::Tensor hidden = pages.forward(m, ids.narrow(1, half, P - half).contiguous(),
+                                    at::arange(half, P, at::kLong).unsqueeze(0));
   int64_t next = m->logits(hidden)[0][-1].argmax().item<int64_t>();
   std::vector<int64_t> out = {next};
   for (int64_t pos = P; static_cast<int>(out.size()) < n; ++pos) {
-    at::Tensor logits = m->forward_decode(at::full({1}, next, ids), at::full({1}, pos, ids), at::zeros({1}, ids), cache,
-                                          pos + 1);
-    next = logits[0].argmax().item<int64_t>();
+    at::Tensor h = pages.forward(m, at::full({1, 1}, next, at::kLong), at::full({1, 1}, pos, at::kLong));
+    next = m->logits(h)[0][0].argmax().item<int64_t>();
     out.push_back(next);
   }
   return out;

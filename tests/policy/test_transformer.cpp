@@ -12,6 +12,7 @@
 #include "policy/tokenizer/char_tokenizer.h"
 #include "policy/weights.h"
 #include "tests/devices.h"
+#include "tests/policy/paged_util.h"
 
 using namespace grpo::policy;
 
@@ -31,43 +32,43 @@ std::string temp_dir(const std::string& name) {
   return p.string();
 }
 
-// Largest |logit| difference between the full forward pass and prefill + one-token decoding with the KV cache, for a
-// test-moe model in `dtype` on `device`.
-double kv_cache_max_diff(const at::Device& device, at::ScalarType dtype) {
+// Largest |logit| difference between the full forward pass and the paged path for a test-moe model in `dtype` on
+// `device`: a prefill of 3 tokens, a second prefill chunk of 2 (attending to the first), then one-token decoding.
+double kv_cache_max_diff(const at::Device& device, at::ScalarType dtype, int64_t block_size) {
   c10::InferenceMode guard;
   Transformer m = test_model();
   m->to(device, dtype);
-  const int64_t N = 3, P = 5, T = 12;
-  at::Tensor tokens = at::randint(3, 40, {N, T}, at::kLong).to(device);
-  at::Tensor full = m->logits(m->forward(tokens).hidden).to(at::kFloat);  // [N, T, V]
-
-  // Prefill the first P tokens of each row into slots 2, 0, 1 (any order), then decode the rest one by one.
-  KVCache cache = KVCache::allocate(m->config, 4, 16, m->embed_tokens->weight.options());
-  at::Tensor slots = at::tensor(std::vector<int64_t>{2, 0, 1}).to(device);
-  KVWrite kv{&cache, slots, at::arange(N, at::kLong).to(device)};
-  at::Tensor pre = m->logits(m->forward(tokens.narrow(1, 0, P), &kv).hidden).to(at::kFloat);
-  double worst = max_abs(pre, full.narrow(1, 0, P));
-  for (int64_t t = P; t < T; ++t) {
-    at::Tensor positions = at::full({N}, t, tokens.options());
-    at::Tensor step = m->forward_decode(tokens.select(1, t), positions, slots, cache, t + 1);
-    worst = std::max(worst, max_abs(step, full.select(1, t)));
-  }
+  const int64_t N = 3, T = 12;
+  at::Tensor tokens = at::randint(3, 40, {N, T}, at::kLong);
+  at::Tensor full = m->logits(m->forward(tokens.to(device)).hidden).to(at::kFloat).cpu();  // [N, T, V]
+  grpo::test::TestPages pages(m, N, 16, block_size);
+  auto run = [&](int64_t from, int64_t n) {
+    at::Tensor pos = at::arange(from, from + n, at::kLong).unsqueeze(0).expand({N, n}).contiguous();
+    at::Tensor h = pages.forward(m, tokens.narrow(1, from, n).contiguous(), pos);
+    return max_abs(m->logits(h).to(at::kFloat).cpu(), full.narrow(1, from, n));
+  };
+  double worst = run(0, 3);           // NOTE: in order (the arguments of one call could run in either order)
+  worst = std::max(worst, run(3, 2));
+  for (int64_t t = 5; t < T; ++t) worst = std::max(worst, run(t, 1));
   return worst;
 }
 
 }  // namespace
 
-TEST_CASE("KV-cache decoding equals the full forward pass", "[cpu]") {
-  CHECK(kv_cache_max_diff(at::kCPU, at::kFloat) < 1e-5);
+TEST_CASE("paged KV-cache prefill, chunked prefill and decoding equal the full forward pass", "[cpu]") {
+  for (int64_t bs : {1, 4, 16}) {
+    INFO("block size " << bs);
+    CHECK(kv_cache_max_diff(at::kCPU, at::kFloat, bs) < 1e-5);
+  }
   // bf16 rounds differently along the two paths; the logits are O(1).
-  CHECK(kv_cache_max_diff(at::kCPU, at::kBFloat16) < 5e-2);
+  CHECK(kv_cache_max_diff(at::kCPU, at::kBFloat16, 4) < 5e-2);
 }
 
-TEST_CASE("KV-cache decoding equals the full forward pass, on CUDA", "[gpu]") {
+TEST_CASE("paged KV-cache decoding equals the full forward pass, on CUDA", "[gpu]") {
   GRPO_NEED_CUDA();
   at::globalContext().setFloat32MatmulPrecision("highest");  // no TF32: float32 must agree as on the CPU
-  CHECK(kv_cache_max_diff(at::kCUDA, at::kFloat) < 1e-4);
-  CHECK(kv_cache_max_diff(at::kCUDA, at::kBFloat16) < 5e-2);
+  CHECK(kv_cache_max_diff(at::kCUDA, at::kFloat, 4) < 1e-4);
+  CHECK(kv_cache_max_diff(at::kCUDA, at::kBFloat16, 4) < 5e-2);
 }
 
 TEST_CASE("decoding sequences of different lengths in one batch", "[cpu]") {
@@ -75,18 +76,17 @@ TEST_CASE("decoding sequences of different lengths in one batch", "[cpu]") {
   Transformer m = test_model();
   at::Tensor a = at::randint(3, 40, {1, 9}, at::kLong), b = at::randint(3, 40, {1, 6}, at::kLong);
   at::Tensor full_a = m->logits(m->forward(a).hidden), full_b = m->logits(m->forward(b).hidden);
-  KVCache cache = KVCache::allocate(m->config, 2, 16, at::TensorOptions().dtype(at::kFloat));
-  // Prefill 4 tokens of a into slot 0 and 2 tokens of b into slot 1 (right-padded batch).
+  grpo::test::TestPages pages(m, 2, 16, 3);
+  // Prefill 4 tokens of a and 2 of b (right-padded: b's positions 2 and 3 get padding, overwritten later).
   at::Tensor pre = at::zeros({2, 4}, at::kLong);
   pre[0] = a[0].narrow(0, 0, 4);
   pre.select(0, 1).narrow(0, 0, 2).copy_(b[0].narrow(0, 0, 2));
-  KVWrite kv{&cache, at::tensor(std::vector<int64_t>{0, 1}), at::tensor(std::vector<int64_t>{0, 1})};
-  m->forward(pre, &kv);
-  // Decode both together: a at positions 4.., b at positions 2..; b's padding positions get overwritten.
+  pages.forward(m, pre, at::arange(4, at::kLong).unsqueeze(0).expand({2, 4}).contiguous());
+  // Decode both together: a at positions 4.., b at positions 2...
   for (int64_t k = 0; k < 4; ++k) {
-    at::Tensor pos = at::tensor(std::vector<int64_t>{4 + k, 2 + k});
-    at::Tensor tok = at::stack({a[0][4 + k], b[0][2 + k]});
-    at::Tensor out = m->forward_decode(tok, pos, at::tensor(std::vector<int64_t>{0, 1}), cache, 5 + k);
+    at::Tensor pos = at::tensor(std::vector<int64_t>{4 + k, 2 + k}).view({2, 1});
+    at::Tensor tok = at::stack({a[0][4 + k], b[0][2 + k]}).view({2, 1});
+    at::Tensor out = m->logits(pages.forward(m, tok, pos)).select(1, 0);
     CHECK(max_abs(out[0], full_a[0][4 + k]) < 1e-5);
     CHECK(max_abs(out[1], full_b[0][2 + k]) < 1e-5);
   }
