@@ -163,14 +163,24 @@ at::Tensor cache_rows(const PagedView& view, const at::Tensor& pos) {
   const int64_t bs = view.kv->block_size();
   return view.block_table.gather(1, at::div(pos, bs, "floor")) * bs + pos.remainder(bs);
 }
+}  // namespace
 
+void PagedView::derive_rows(const at::Tensor& q_pos) {
+  GRPO_CHECK(block_table.size(1) * kv->block_size() >= t_len, "paged attention: ", block_table.size(1),
+             " blocks of ", kv->block_size(), " cannot hold ", t_len, " positions");
+  key_pos = at::arange(t_len, q_pos.options()).unsqueeze(0).expand({q_pos.size(0), t_len});
+  write_rows = cache_rows(*this, q_pos).reshape({-1});
+  read_rows = cache_rows(*this, key_pos).reshape({-1});
+}
+
+namespace {
 // Writes rows of `t` ([R, n, heads, d]) into the flattened `cache` and reads the rows `read` ([R, t_len]) back:
 // [R, t_len, heads, d].
 at::Tensor write_then_read(at::Tensor& cache, const at::Tensor& write, const at::Tensor& t, const at::Tensor& read) {
   at::Tensor flat = cache.view({-1, cache.size(2), cache.size(3)});
   {
     at::NoGradGuard no_grad;
-    flat.index_copy_(0, write.reshape({-1}), t.reshape({-1, cache.size(2), cache.size(3)}).to(cache.scalar_type()));
+    flat.index_copy_(0, write, t.reshape({-1, cache.size(2), cache.size(3)}).to(cache.scalar_type()));
   }
   return flat.index_select(0, read.reshape({-1})).view({read.size(0), read.size(1), cache.size(2), cache.size(3)});
 }
@@ -180,11 +190,11 @@ at::Tensor AttentionImpl::forward_paged(const at::Tensor& x, const RopeAngles& r
                                         int64_t layer, const at::Tensor& q_pos) {
   const int64_t R = x.size(0), n = x.size(1), t_len = view.t_len;
   const int64_t kd = cfg.k_dim(), vd = cfg.v_dim();
-  GRPO_CHECK(view.block_table.size(1) * view.kv->block_size() >= t_len, "paged attention: ", view.block_table.size(1),
-             " blocks of ", view.kv->block_size(), " cannot hold ", t_len, " positions");
+  GRPO_CHECK(view.read_rows.defined(), "forward_paged: the view's rows are not derived (PagedView::derive_rows)");
   const at::Tensor cos = rope.cos.unsqueeze(-2), sin = rope.sin.unsqueeze(-2);  // over heads
-  at::Tensor k_pos = at::arange(t_len, q_pos.options()).unsqueeze(0).expand({R, t_len});
-  const at::Tensor write = cache_rows(view, q_pos), read = cache_rows(view, k_pos);
+  const at::Tensor& k_pos = view.key_pos;
+  const at::Tensor& write = view.write_rows;
+  const at::Tensor read = view.read_rows.view({R, t_len});
   at::Tensor q, keys, vals;  // q [R,n,H,kd]; keys/vals [R,t_len,Hkv,*]
   if (cfg.mla()) {
     at::Tensor latent, k_rot;
@@ -198,14 +208,17 @@ at::Tensor AttentionImpl::forward_paged(const at::Tensor& x, const RopeAngles& r
     keys = write_then_read(view.kv->k[static_cast<size_t>(layer)], write, k, read);
     vals = write_then_read(view.kv->v[static_cast<size_t>(layer)], write, v, read);
   }
+  // GQA: the g query heads of a K/V head and the n new tokens form one [g*n, d] block per (row, K/V head).
   const int64_t h_kv = keys.size(2), g = n_head / h_kv;
-  at::Tensor qg = q.reshape({R, n, h_kv, g, kd}).permute({0, 2, 3, 1, 4});                  // [R,Hkv,g,n,kd]
-  at::Tensor scores = at::matmul(qg, keys.to(q.scalar_type()).permute({0, 2, 3, 1}).unsqueeze(2)) * scale;  // [R,Hkv,g,n,t]
+  at::Tensor qg = q.reshape({R, n, h_kv, g, kd}).permute({0, 2, 3, 1, 4}).reshape({R, h_kv, g * n, kd});
+  at::Tensor scores = at::matmul(qg, keys.to(q.scalar_type()).permute({0, 2, 3, 1})) * scale;  // [R,Hkv,g*n,t]
   at::Tensor future = k_pos.unsqueeze(1) > q_pos.unsqueeze(2);                              // [R,n,t]
-  scores = scores.masked_fill(future.view({R, 1, 1, n, t_len}), -std::numeric_limits<float>::infinity());
+  scores = scores.view({R, h_kv, g, n, t_len})
+               .masked_fill(future.view({R, 1, 1, n, t_len}), -std::numeric_limits<float>::infinity())
+               .view({R, h_kv, g * n, t_len});
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  at::Tensor out = at::matmul(probs, vals.to(q.scalar_type()).permute({0, 2, 1, 3}).unsqueeze(2));  // [R,Hkv,g,n,vd]
-  return o_proj->forward(out.permute({0, 3, 1, 2, 4}).reshape({R, n, n_head * vd}));
+  at::Tensor out = at::matmul(probs, vals.to(q.scalar_type()).permute({0, 2, 1, 3}));       // [R,Hkv,g*n,vd]
+  return o_proj->forward(out.view({R, h_kv, g, n, vd}).permute({0, 3, 1, 2, 4}).reshape({R, n, n_head * vd}));
 }
 
 }  // namespace grpo::policy

@@ -34,6 +34,11 @@ struct PagedView {
   PagedKV* kv = nullptr;
   at::Tensor block_table;  // [R, nb] int64 on the model's device, nb * block_size >= t_len
   int64_t t_len = 0;       // max over rows of the last new position + 1: keys are read from [0, t_len)
+  // Derived once per forward (TransformerImpl::forward_paged), shared by every layer: the flat cache rows
+  // (block * block_size + offset) the new tokens go to [R, n] and the keys are read from [R, t_len], the keys'
+  // positions [R, t_len].
+  at::Tensor write_rows, read_rows, key_pos;
+  void derive_rows(const at::Tensor& q_pos);
 };
 
 struct AttentionImpl : torch::nn::Module {

@@ -93,9 +93,10 @@ std::vector<TensorShape> model_tensor_shapes(const ModelConfig& cfg) {
   return out;
 }
 
-at::Tensor TransformerImpl::forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, const PagedView& view,
+at::Tensor TransformerImpl::forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, PagedView view,
                                           std::vector<at::Tensor>* routes) {
   GRPO_CHECK(tokens.dim() == 2 && q_pos.sizes() == tokens.sizes(), "forward_paged expects tokens and positions [R, n]");
+  view.derive_rows(q_pos);  // once for every layer
   RopeAngles angles = rope_angles(q_pos, rope);  // [R, n, rope_dim/2]
   at::Tensor h = embed_tokens->forward(tokens);   // [R, n, C]
   ForwardOutput out;
