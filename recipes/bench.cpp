@@ -16,9 +16,11 @@
 
 #include "kernels/check.h"
 #include "policy/device.h"
+#include "policy/tokenizer/tokenizer_files.h"
 #include "policy/weights.h"
 #include "recipes/cli_args.h"
 #include "rl/learner.h"
+#include "rl/trainer.h"
 #include "rollout/engine.h"
 
 namespace grpo::recipes {
@@ -26,16 +28,20 @@ namespace grpo::recipes {
 namespace {
 
 const char* kUsage =
-    "usage: grpo bench decode --model DIR [--device D] [--dtype T] [--sequences S] [--prompt-len P] [--new-tokens N]\n"
+    "usage: grpo bench decode --model DIR [--device D] [--dtype T] [--sequences S] [--samples G] [--prompt-len P]\n"
+    "                         [--new-tokens N] [--threads N] [--block-size B] [--no-share-prefix]\n"
     "       grpo bench learner --model DIR [--device D] [--dtype T] [--micro-batch-tokens M] [--seq-len L]\n"
     "                          [--micro-batches K] [--steps N]\n";
 const char* kDetails =
-    "decode: S random prompts of P tokens, one sample each, T = 1, exactly N new tokens per sequence (EOS ignored),\n"
-    "  all S in flight at once: generated tokens/s, decode steps, and the weight bytes read per second (the model's\n"
+    "decode: S random prompts of P tokens, G samples each (default 1), T = 1, exactly N new tokens per sequence (EOS\n"
+    "  ignored), all S x G in flight at once: generated tokens/s, decode steps, and the weight bytes read per second (the model's\n"
     "  bytes x decode steps / time) to set against the memory bandwidth. The time includes the prefill of the S\n"
     "  prompts (one batched forward), so both figures are slightly understated.\n"
     "learner: K micro-batches of M tokens (rows of L random tokens, the last 3/4 of each row trained on) through\n"
     "  the GRPO loss, N optimiser steps: forward+backward tokens/s (median of steps 2..N) and peak device memory.\n"
+    "  --save-prompts FILE writes the prompt ids (one JSON array per line) for a peer to generate from.\n"
+    "  --threads N: CPU workers as in training (default every core); --no-share-prefix: each sample prefills its own\n"
+    "  copy of the prompt; the KV bytes held at the peak are reported.\n"
     "  --device cpu|cuda|cuda:N (default cpu), --dtype auto|float32|bfloat16 as run.dtype (default auto).\n"
     "Output: one JSON line on stdout; a summary on stderr.\n";
 
@@ -87,11 +93,14 @@ Loaded load(const Args& a) {
 int bench_decode(const Args& a) {
   Loaded l = load(a);
   const int64_t S = a.get_count("--sequences", 64, "bench"), P = a.get_count("--prompt-len", 64, "bench");
-  const int64_t N = a.get_count("--new-tokens", 128, "bench");
+  const int64_t N = a.get_count("--new-tokens", 128, "bench"), G = a.get_count("--samples", 1, "bench");
   policy::to_compute_dtype(l.pol.model, l.dtype);  // nothing trains: the engine shares these weights
   rollout::EngineConfig ec;
-  ec.max_batch = S;
+  ec.n_workers = rl::setup_cpu_threads(a.get_integer("--threads", 0, "bench"), l.device);
+  ec.max_batch = S * G;
   ec.max_seq_len = P + N + 1;
+  ec.block_size = a.get_count("--block-size", 16, "bench");
+  ec.share_prefix = !a.has("--no-share-prefix");
   ec.ignore_eos = true;
   ec.dtype = l.dtype;
   rollout::RolloutEngine engine(l.pol.model, l.pol.tokenizer, ec);
@@ -103,14 +112,19 @@ int bench_decode(const Args& a) {
     const int64_t* row = ids[i].data_ptr<int64_t>();
     prompts[static_cast<size_t>(i)].token_ids.assign(row, row + P);
   }
+  if (a.has("--save-prompts")) {  // the same prompts for a peer (scripts/bench_rollout), one JSON array per line
+    std::string text;
+    for (const auto& p : prompts) text += nlohmann::json(p.token_ids).dump() + "\n";
+    policy::write_text_file(a.get("--save-prompts"), text);
+  }
   rollout::SamplingConfig sampling;
   sampling.temperature = 1.0;
   sampling.seed = 7;
   sampling.max_new_tokens = std::min<int64_t>(N, 4);
-  engine.generate(prompts, 1, sampling);  // warm-up: kernels, allocator, BLAS handles
+  engine.generate(prompts, G, sampling);  // warm-up: kernels, allocator, BLAS handles
   reset_peak_memory(l.device);
   sampling.max_new_tokens = N;
-  engine.generate(prompts, 1, sampling);
+  engine.generate(prompts, G, sampling);
   const rollout::GenerationStats& st = engine.last_stats();
   const int64_t bytes = weight_bytes(l.pol.model);
   const double tps = static_cast<double>(st.generated_tokens) / st.seconds;
@@ -120,6 +134,12 @@ int bench_decode(const Args& a) {
                       {"device", l.device.str()},
                       {"dtype", policy::dtype_name(l.dtype)},
                       {"sequences", S},
+                      {"samples", G},
+                      {"share_prefix", ec.share_prefix},
+                      {"block_size", ec.block_size},
+                      {"workers", ec.n_workers},
+                      {"prefill_tokens", st.prompt_tokens},
+                      {"kv_peak_bytes", st.kv_blocks_peak * st.kv_block_bytes},
                       {"prompt_len", P},
                       {"new_tokens", N},
                       {"generated_tokens", st.generated_tokens},
@@ -131,9 +151,11 @@ int bench_decode(const Args& a) {
                                                    st.seconds / 1e9},
                       {"peak_memory_mb", peak_memory_mb(l.device)}};
   std::printf("%s\n", j.dump().c_str());
-  std::fprintf(stderr, "bench decode: %s on %s in %s, %lld sequences x %lld new tokens: %.0f tokens/s, %.2f s\n",
-               l.pol.config.model_type.c_str(), l.device.str().c_str(), policy::dtype_name(l.dtype).c_str(),
-               static_cast<long long>(S), static_cast<long long>(N), tps, st.seconds);
+  std::fprintf(stderr, "bench decode: %s on %s in %s, %lld prompts x %lld samples x %lld new tokens%s: %.0f tokens/s, "
+               "%.2f s, KV peak %.1f MiB\n", l.pol.config.model_type.c_str(), l.device.str().c_str(),
+               policy::dtype_name(l.dtype).c_str(), static_cast<long long>(S), static_cast<long long>(G),
+               static_cast<long long>(N), ec.share_prefix ? "" : " (prefix sharing off)", tps, st.seconds,
+               static_cast<double>(st.kv_blocks_peak * st.kv_block_bytes) / (1 << 20));
   return 0;
 }
 
@@ -197,11 +219,14 @@ int run_bench(int argc, char** argv) {
   }
   GRPO_CHECK(what == "decode" || what == "learner", "grpo bench: unknown benchmark '", what, "'; usage:\n", kUsage);
   const std::vector<std::string> flags =
-      what == "decode" ? std::vector<std::string>{"--model", "--device", "--dtype", "--sequences", "--prompt-len",
-                                                  "--new-tokens"}
+      what == "decode" ? std::vector<std::string>{"--model", "--device", "--dtype", "--sequences", "--samples",
+                                                  "--prompt-len", "--new-tokens", "--threads", "--block-size",
+                                                  "--save-prompts"}
                        : std::vector<std::string>{"--model", "--device", "--dtype", "--micro-batch-tokens", "--seq-len",
                                                   "--micro-batches", "--steps"};
-  Args a = parse_args(argc - 1, argv + 1, "bench", flags, {}, kUsage, kDetails);
+  Args a = parse_args(argc - 1, argv + 1, "bench", flags,
+                      what == "decode" ? std::vector<std::string>{"--no-share-prefix"} : std::vector<std::string>{},
+                      kUsage, kDetails);
   return what == "decode" ? bench_decode(a) : bench_learner(a);
 }
 

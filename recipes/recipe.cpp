@@ -127,8 +127,16 @@ void Recipe::bind() {
   s.add("rollout.top_k", &cfg.sampling.top_k, "keep the k most likely tokens; 0 = off");
   s.add("rollout.max_new_tokens", &cfg.sampling.max_new_tokens, "completion token budget");
   s.add("rollout.stop", &cfg.engine.stop, "strings that end a completion besides EOS, any length, e.g. [\"</answer>\"]");
-  s.add("rollout.max_batch", &cfg.engine.max_batch, "concurrent sequences (KV cache slots)");
-  s.add("rollout.max_seq_len", &cfg.engine.max_seq_len, "tokens per KV cache slot; 0 = the longest prompt + max_new_tokens");
+  s.add("rollout.max_batch", &cfg.engine.max_batch, "running sequences at most (the scheduler's cap)");
+  s.add("rollout.max_seq_len", &cfg.engine.max_seq_len, "prompt + completion tokens of one sequence; 0 = the longest "
+        "prompt + max_new_tokens");
+  s.add("rollout.block_size", &cfg.engine.block_size, "tokens per block of the paged KV cache");
+  s.add("rollout.kv_cache_mb", &cfg.engine.kv_cache_mb, "the KV block pool in MiB; 0 = room for max_batch sequences of "
+        "max_seq_len (never preempts); smaller pools preempt the youngest sequences, which are recomputed later");
+  s.add("rollout.max_prefill_tokens", &cfg.engine.max_prefill_tokens, "tokens through one prefill forward; longer "
+        "prompts are prefilled in chunks");
+  s.add("rollout.share_prefix", &cfg.engine.share_prefix, "the G samples of a prompt share its KV blocks, and prompts "
+        "with a common start (a system prompt) reuse its cached blocks");
 
   s.add("eval.every", &cfg.eval.every, "training steps between held-out evaluations; 0 = only at the end");
   s.add("eval.samples", &cfg.eval.samples, "`grpo eval`: k samples per prompt for avg@k, maj@k, pass@k; 0 = greedy only");
@@ -151,6 +159,10 @@ void Recipe::bind() {
                cfg.learner.micro_batch_tokens);
     GRPO_CHECK(cfg.engine.max_batch > 0, "rollout.max_batch must be > 0, got ", cfg.engine.max_batch);
     GRPO_CHECK(cfg.engine.max_seq_len >= 0, "rollout.max_seq_len must be >= 0 (0 = auto), got ", cfg.engine.max_seq_len);
+    GRPO_CHECK(cfg.engine.block_size >= 1, "rollout.block_size must be >= 1, got ", cfg.engine.block_size);
+    GRPO_CHECK(cfg.engine.kv_cache_mb >= 0, "rollout.kv_cache_mb must be >= 0 (0 = auto), got ", cfg.engine.kv_cache_mb);
+    GRPO_CHECK(cfg.engine.max_prefill_tokens >= 1, "rollout.max_prefill_tokens must be >= 1, got ",
+               cfg.engine.max_prefill_tokens);
     cfg.data.validate();
     cfg.reward.validate(!cfg.external.command.empty());
     GRPO_CHECK(cfg.external.timeout_seconds > 0, "reward.external_timeout must be > 0 seconds");

@@ -92,6 +92,8 @@ int logged(RunLog& log, Body&& body) {
   }
 }
 
+}  // namespace
+
 // NOTE: Debian's LibTorch runs element-wise ops on an OpenMP pool and matmuls on OpenBLAS's own pthreads;
 // sized both to the cores they fight (measured on 2 cores: SFT 4.3k tok/s). The model's ops are small, so
 // the cores are better spent as data-parallel workers, each with single-threaded ATen and BLAS (learner:
@@ -110,6 +112,8 @@ int64_t setup_cpu_threads(int64_t threads, const at::Device& device) {
   at::set_num_threads(n);
   return 1;
 }
+
+namespace {
 
 // The device, the compute dtype and the data-parallel workers of the learner and the rollout engine (written into
 // cfg).

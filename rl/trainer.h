@@ -35,6 +35,10 @@ struct RunConfig {
   void validate() const;
 };
 
+// CPU threads: with n (0 = every core) data-parallel workers, each running single-threaded ATen and BLAS, on a CPU
+// device; on a GPU one worker and ATen's pool. Returns the number of workers.
+int64_t setup_cpu_threads(int64_t threads, const at::Device& device);
+
 struct ModelSource {
   std::string path;                 // checkpoint directory, or "sft": the newest checkpoint of this run's SFT phase
   std::string preset = "tiny-moe";  // `grpo sft` without a path: a fresh model of this preset
