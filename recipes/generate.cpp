@@ -26,7 +26,7 @@ namespace grpo::recipes {
 namespace {
 
 constexpr const char* kUsage =
-    "grpo generate --model DIR --prompts FILE.jsonl [--n G] [--temperature T] [--top-p P] [--top-k K] "
+    "grpo generate --model DIR --prompts FILE.jsonl [--n G] [--temperature T] [--top-p P] [--top-k K] [--min-p M] "
     "[--max-new-tokens N] [--seed S] [--stop STRING]... [--chat-template NAME] [--output OUT.jsonl] [--threads N] "
     "[--device D] [--dtype T]";
 
@@ -37,6 +37,7 @@ constexpr const char* kHelp =
     "  --n G                completions per prompt (default 1)\n"
     "  --temperature T      0 = greedy (default 1)\n"
     "  --top-p P, --top-k K nucleus and top-k filtering (default off)\n"
+    "  --min-p M            drop tokens less likely than M times the most likely (default off)\n"
     "  --max-new-tokens N   token budget per completion (default 256)\n"
     "  --seed S             sampling seed (default 0); a completion depends only on the seed, its prompt's line\n"
     "                       number, its sample index and the weights\n"
@@ -65,7 +66,7 @@ int run_generate(int argc, char** argv) {
     }
   }
   Args a = parse_args(static_cast<int>(rest.size()), rest.data(), "generate",
-                      {"--model", "--prompts", "--n", "--temperature", "--top-p", "--top-k", "--max-new-tokens", "--seed",
+                      {"--model", "--prompts", "--n", "--temperature", "--top-p", "--top-k", "--min-p", "--max-new-tokens", "--seed",
                        "--chat-template", "--output", "--threads", "--device", "--dtype"},
                       {}, kUsage, kHelp);
   GRPO_CHECK(a.has("--model") && a.has("--prompts"), "grpo generate: --model and --prompts are required; usage: ",
@@ -74,6 +75,7 @@ int run_generate(int argc, char** argv) {
   sampling.temperature = a.get_number("--temperature", 1.0, "generate");
   sampling.top_p = a.get_number("--top-p", 1.0, "generate");
   sampling.top_k = a.get_integer("--top-k", 0, "generate");
+  sampling.min_p = a.get_number("--min-p", 0.0, "generate");
   sampling.max_new_tokens = a.get_count("--max-new-tokens", 256, "generate");
   sampling.seed = static_cast<uint64_t>(a.get_integer("--seed", 0, "generate"));
   try {

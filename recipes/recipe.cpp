@@ -105,6 +105,8 @@ void Recipe::bind() {
         "shaping terms such as format get advantage 0)");
   s.add("rl.scale_by_std", &g.advantage.scale_by_std, "divide advantages by the group std (GRPO); false = Dr. GRPO");
   s.add("rl.samples_every", &g.samples_every, "steps between writing a group's completions to samples.jsonl");
+  s.add("rl.stream_scoring", &g.stream_scoring, "score completions as they finish, overlapping the checks (the code "
+        "sandbox above all) with generation; false scores the whole batch after it");
   s.add("rl.lr", &l.optim.lr, "GRPO peak learning rate");
   s.add("rl.warmup_steps", &l.optim.warmup_steps, "GRPO linear warm-up steps");
   s.add("rl.schedule", &l.optim.schedule, "GRPO schedule after warm-up: constant or cosine");
@@ -125,6 +127,7 @@ void Recipe::bind() {
   s.add("rollout.temperature", &cfg.sampling.temperature, "sampling temperature (the learner divides logits by it too)");
   s.add("rollout.top_p", &cfg.sampling.top_p, "nucleus sampling mass; 1 = off");
   s.add("rollout.top_k", &cfg.sampling.top_k, "keep the k most likely tokens; 0 = off");
+  s.add("rollout.min_p", &cfg.sampling.min_p, "drop tokens less likely than min_p times the most likely one; 0 = off");
   s.add("rollout.max_new_tokens", &cfg.sampling.max_new_tokens, "completion token budget");
   s.add("rollout.stop", &cfg.engine.stop, "strings that end a completion besides EOS, any length, e.g. [\"</answer>\"]");
   s.add("rollout.max_batch", &cfg.engine.max_batch, "running sequences at most (the scheduler's cap)");

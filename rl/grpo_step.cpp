@@ -3,6 +3,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
 
 #include "kernels/check.h"
 #include "rewards/external.h"
@@ -184,15 +188,121 @@ std::vector<rewards::Score> score_completions(rewards::ScorePool& pool, const re
   return rewards::score_mix(pool, reward, req);
 }
 
+namespace {
+
+// Scores completions while the rest are still generating: the engine hands over each finished one (from its worker
+// threads), and a scoring thread takes whatever has arrived and scores it as one batch in the pool. The scores are
+// those score_completions gives: each completion is scored alone, whatever batch it arrives in.
+class StreamingScorer {
+ public:
+  StreamingScorer(rewards::ScorePool& pool, const rewards::RewardMixConfig& reward,
+                  const std::vector<rollout::Prompt>& prompts, int64_t n_samples, int64_t max_new_tokens)
+      : pool_(pool), reward_(reward), prompts_(prompts), n_samples_(n_samples), max_new_tokens_(max_new_tokens),
+        scores_(prompts.size() * static_cast<size_t>(n_samples)), scored_(scores_.size(), false) {
+    if (reward.weights.count(rewards::kExternalComponent)) {  // the external program also gets the prompt text
+      for (const auto& p : prompts) {
+        with_prompt_.push_back(p.meta);
+        with_prompt_.back()[rewards::kPromptMetaKey] = p.text;
+      }
+    }
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~StreamingScorer() { stop(); }
+
+  void submit(size_t index, const rollout::Completion& c) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back({index, c.text, static_cast<int64_t>(c.token_ids.size())});
+    ready_.notify_one();
+  }
+
+  // Waits for the rest; every completion must have been submitted.
+  std::vector<rewards::Score> finish() {
+    stop();
+    if (error_) std::rethrow_exception(error_);
+    for (size_t i = 0; i < scored_.size(); ++i) GRPO_CHECK(scored_[i], "streaming scorer: completion ", i, " was never scored");
+    return std::move(scores_);
+  }
+
+ private:
+  struct Item {
+    size_t index;
+    std::string text;
+    int64_t n_tokens;
+  };
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    ready_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+  void loop() {
+    while (true) {
+      std::vector<Item> batch;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [this] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // done, and nothing left
+        batch.swap(queue_);
+      }
+      if (error_) continue;
+      try {
+        std::vector<rewards::MixRequest> req;
+        for (const Item& it : batch) {
+          const size_t p = it.index / static_cast<size_t>(n_samples_);
+          req.push_back({it.text, with_prompt_.empty() ? &prompts_[p].meta : &with_prompt_[p], it.n_tokens,
+                         max_new_tokens_});
+        }
+        std::vector<rewards::Score> s = rewards::score_mix(pool_, reward_, req);
+        for (size_t k = 0; k < batch.size(); ++k) {
+          scores_[batch[k].index] = std::move(s[k]);
+          scored_[batch[k].index] = true;
+        }
+      } catch (...) {
+        error_ = std::current_exception();
+      }
+    }
+  }
+
+  rewards::ScorePool& pool_;
+  const rewards::RewardMixConfig& reward_;
+  const std::vector<rollout::Prompt>& prompts_;
+  const int64_t n_samples_, max_new_tokens_;
+  std::vector<rewards::Meta> with_prompt_;
+  std::vector<rewards::Score> scores_;
+  std::vector<bool> scored_;
+  std::vector<Item> queue_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  bool done_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
 GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
   StageTimer timer;
   auto prompts = timer.time("prompts", [&] { return draw_prompts(ctx, step); });
-  auto completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
-  auto scores = timer.time("score", [&] {
-    return score_completions(ctx.pool, ctx.reward, prompts, completions, G, ctx.sampling.max_new_tokens);
-  });
+  std::vector<rollout::Completion> completions;
+  std::vector<rewards::Score> scores;
+  if (ctx.cfg.stream_scoring) {
+    // "score" is then only the wait for the checks still running when the last completion finished.
+    StreamingScorer scorer(ctx.pool, ctx.reward, prompts, G, ctx.sampling.max_new_tokens);
+    completions = timer.time("generate", [&] {
+      return ctx.engine.generate(prompts, G, ctx.sampling,
+                                 [&](size_t i, const rollout::Completion& c) { scorer.submit(i, c); });
+    });
+    scores = timer.time("score", [&] { return scorer.finish(); });
+  } else {
+    completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
+    scores = timer.time("score", [&] {
+      return score_completions(ctx.pool, ctx.reward, prompts, completions, G, ctx.sampling.max_new_tokens);
+    });
+  }
   auto adv = timer.time("advantages", [&] {
     AdvantageResult a = compute_group_advantages(reward_matrix(scores, B, G), ctx.cfg.advantage);
     if (ctx.cfg.signal == "verifier") mark_verifier_ties(a, correct_matrix(scores, B, G));

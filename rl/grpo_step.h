@@ -27,6 +27,7 @@ struct GrpoConfig {
                                     // (its verdicts: a group that differs only by shaping terms gets advantage 0)
   AdvantageConfig advantage;
   int64_t samples_every = 10;       // steps between writing a group's completions to samples.jsonl (0 = never)
+  bool stream_scoring = true;       // score completions as they finish, while the rest generate (the same scores)
   void validate() const;
 };
 

@@ -40,6 +40,8 @@ struct RolloutEngine::Batch {
   int64_t n_samples = 0;
   const SamplingConfig* sampling = nullptr;
   std::vector<Completion>* out = nullptr;
+  size_t first_index = 0;                 // of this worker's first completion in the whole result
+  const FinishCallback* on_finish = nullptr;
   std::deque<size_t> waiting;      // out indices not yet running (preempted ones go back to the front)
   std::vector<Sequence> running;   // in admission order
   int64_t max_running = 0;
@@ -91,6 +93,18 @@ void RolloutEngine::sync_weights(int64_t version) {
 
 namespace {
 double temperature_for_logprobs(const SamplingConfig& s) { return s.temperature > 0 ? s.temperature : 1.0; }
+
+// Per row of the routes (per MoE layer [rows, K], on the device), the K experts of every layer, on the host:
+// out[row] = {layer 0's K experts, layer 1's, ...}. Empty for a dense model.
+std::vector<std::vector<int32_t>> read_routes(const std::vector<at::Tensor>& routes) {
+  if (routes.empty()) return {};
+  at::Tensor all = at::stack(routes, 1).to(at::kInt).to(at::kCPU).contiguous();  // [rows, layers, K]
+  const int64_t rows = all.size(0), per_row = all.size(1) * all.size(2);
+  const int32_t* p = all.data_ptr<int32_t>();
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) out[static_cast<size_t>(r)].assign(p + r * per_row, p + (r + 1) * per_row);
+  return out;
+}
 
 struct SampledTokens {
   std::vector<int64_t> tokens;
@@ -146,7 +160,7 @@ bool RolloutEngine::push_token(Sequence& seq, int64_t token, float logprob, cons
   return false;
 }
 
-void RolloutEngine::finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out) {
+void RolloutEngine::finish(Sequence& seq, FinishReason reason, Batch& b) {
   Completion& c = seq.completion;
   c.finish_reason = reason;
   // The text keeps a stop string such as </answer> (the verifier reads it) but not EOS.
@@ -156,7 +170,9 @@ void RolloutEngine::finish(Sequence& seq, FinishReason reason, std::vector<Compl
     body.pop_back();
   c.text = tokenizer_->decode(body);
   c.policy_version = version_;
-  out[seq.out_index] = std::move(c);
+  Completion& done = (*b.out)[seq.out_index];
+  done = std::move(c);
+  if (*b.on_finish) (*b.on_finish)(b.first_index + seq.out_index, done);
 }
 
 at::Tensor RolloutEngine::block_table(const std::vector<const std::vector<int64_t>*>& tables, int64_t nb) const {
@@ -256,6 +272,7 @@ void RolloutEngine::admit(Worker& w, Batch& b) {
   const at::Device device = model_->embed_tokens->weight.device();
   const int64_t R = static_cast<int64_t>(leaders.size());
   std::vector<at::Tensor> last_hidden(leaders.size());
+  std::vector<std::vector<int32_t>> last_routes(leaders.size());  // routing of each leader's last prompt token
   const int64_t chunk = std::max<int64_t>(1, cfg_.max_prefill_tokens / R);
   for (int64_t off = 0;; off += chunk) {
     std::vector<size_t> rows;  // leader positions with tokens left at this offset
@@ -291,14 +308,17 @@ void RolloutEngine::admit(Worker& w, Batch& b) {
     int64_t nb = (t_len + cfg_.block_size - 1) / cfg_.block_size;
     for (const auto* t : tables) nb = std::max(nb, static_cast<int64_t>(t->size()));  // a chunk sees the whole prompt's
     policy::PagedView view{&w.pool->kv(), block_table(tables, nb), t_len};
+    std::vector<at::Tensor> routes;
     at::Tensor hidden = model_->forward_paged(policy::to_device(at::tensor(tokens, at::kLong).view({rn, n}), device),
                                               policy::to_device(at::tensor(pos, at::kLong).view({rn, n}), device),
-                                              view);  // [rn, n, C]
+                                              view, cfg_.record_routing ? &routes : nullptr);  // [rn, n, C]
     ++w.stats.prefills;
+    std::vector<std::vector<int32_t>> chosen = read_routes(routes);  // [rn * n] rows
     for (int64_t r = 0; r < rn; ++r) {
-      if (last_col[static_cast<size_t>(r)] >= 0) {
-        last_hidden[rows[static_cast<size_t>(r)]] = hidden[r][last_col[static_cast<size_t>(r)]];
-      }
+      const int64_t col = last_col[static_cast<size_t>(r)];
+      if (col < 0) continue;
+      last_hidden[rows[static_cast<size_t>(r)]] = hidden[r][col];
+      if (!chosen.empty()) last_routes[rows[static_cast<size_t>(r)]] = chosen[static_cast<size_t>(r * n + col)];
     }
   }
   // Leaders publish their full prompt blocks; the other samples of a prompt take them and a copy of the partial one.
@@ -347,8 +367,11 @@ void RolloutEngine::admit(Worker& w, Batch& b) {
   for (size_t m = 0; m < fresh.size(); ++m) {
     Sequence& s = fresh[m];
     ++w.stats.generated_tokens;
+    if (cfg_.record_routing && !last_routes[static_cast<size_t>(row_of[m])].empty()) {
+      s.completion.routing.push_back(last_routes[static_cast<size_t>(row_of[m])]);
+    }
     if (push_token(s, picked.tokens[m], picked.logprobs[m], sampling)) {
-      finish(s, s.completion.finish_reason, *b.out);
+      finish(s, s.completion.finish_reason, b);
       release(w, s);
     } else {
       b.running.push_back(std::move(s));
@@ -394,11 +417,13 @@ void RolloutEngine::decode_step(Worker& w, Batch& b) {
   }
   nb = std::max(nb, (t_len + cfg_.block_size - 1) / cfg_.block_size);
   policy::PagedView view{&w.pool->kv(), block_table(tables, nb), t_len};
+  std::vector<at::Tensor> routes;
   at::Tensor hidden = model_->forward_paged(policy::to_device(at::tensor(tokens, at::kLong).view({S, 1}), device),
                                             policy::to_device(at::tensor(positions, at::kLong).view({S, 1}), device),
-                                            view);  // [S, 1, C]
+                                            view, cfg_.record_routing ? &routes : nullptr);  // [S, 1, C]
   at::Tensor logp = policy::scaled_log_softmax(model_->logits(hidden.select(1, 0)), temperature_for_logprobs(sampling));
   const SampledTokens picked = read_sampled(logp, sample_tokens(logp, u, sampling));
+  std::vector<std::vector<int32_t>> chosen = read_routes(routes);  // [S] rows
   ++w.stats.decode_steps;
   w.stats.generated_tokens += S;
   std::vector<Sequence> still;
@@ -406,8 +431,9 @@ void RolloutEngine::decode_step(Worker& w, Batch& b) {
   for (int64_t i = 0; i < S; ++i) {
     Sequence& s = b.running[static_cast<size_t>(i)];
     s.len += 1;  // last_token is now in the cache
+    if (!chosen.empty()) s.completion.routing.push_back(std::move(chosen[static_cast<size_t>(i)]));
     if (push_token(s, picked.tokens[static_cast<size_t>(i)], picked.logprobs[static_cast<size_t>(i)], sampling)) {
-      finish(s, s.completion.finish_reason, *b.out);
+      finish(s, s.completion.finish_reason, b);
       release(w, s);
     } else {
       still.push_back(std::move(s));
@@ -417,7 +443,7 @@ void RolloutEngine::decode_step(Worker& w, Batch& b) {
 }
 
 std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& prompts, int64_t n_samples,
-                                                const SamplingConfig& sampling) {
+                                                const SamplingConfig& sampling, const FinishCallback& on_finish) {
   sampling.validate();
   GRPO_CHECK(n_samples > 0, "n_samples must be > 0, got ", n_samples);
   for (const Prompt& p : prompts) {
@@ -444,6 +470,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
   workers_.resize(std::max<size_t>(workers_.size(), n_workers));
   std::vector<std::vector<Prompt>> shares(n_workers);
   std::vector<std::vector<Completion>> outs(n_workers);
+  std::vector<size_t> first(n_workers, 0);
   for (size_t i = 0; i < n_workers; ++i) {
     Worker& w = workers_[i];
     const policy::PagedKV* kv = w.pool ? &w.pool->kv() : nullptr;
@@ -458,11 +485,12 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
     w.stats = GenerationStats{};
     const size_t begin = prompts.size() * i / n_workers, end = prompts.size() * (i + 1) / n_workers;
     shares[i].assign(prompts.begin() + static_cast<long>(begin), prompts.begin() + static_cast<long>(end));
+    first[i] = begin * static_cast<size_t>(n_samples);
   }
   std::vector<std::exception_ptr> errors(n_workers);
   auto work = [&](size_t i) {
     try {
-      run_worker(workers_[i], shares[i], n_samples, sampling, outs[i]);
+      run_worker(workers_[i], shares[i], n_samples, sampling, outs[i], first[i], on_finish);
     } catch (...) {
       errors[i] = std::current_exception();
     }
@@ -494,7 +522,8 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
 }
 
 void RolloutEngine::run_worker(Worker& w, const std::vector<Prompt>& prompts, int64_t n_samples,
-                               const SamplingConfig& sampling, std::vector<Completion>& out) {
+                               const SamplingConfig& sampling, std::vector<Completion>& out, size_t first_index,
+                               const FinishCallback& on_finish) {
   c10::InferenceMode inference;  // thread-local: every worker sets its own
   out.assign(prompts.size() * static_cast<size_t>(n_samples), Completion{});
   Batch b;
@@ -502,6 +531,8 @@ void RolloutEngine::run_worker(Worker& w, const std::vector<Prompt>& prompts, in
   b.n_samples = n_samples;
   b.sampling = &sampling;
   b.out = &out;
+  b.first_index = first_index;
+  b.on_finish = &on_finish;
   b.max_running = w.slots;
   for (size_t i = 0; i < out.size(); ++i) b.waiting.push_back(i);
   while (true) {

@@ -9,6 +9,7 @@
 // learner's weights, refreshed by sync_weights after each update.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -34,6 +35,7 @@ struct EngineConfig {
                                   // completes one in its decoded text, and keeps that token
   std::vector<int64_t> eos_ids;   // the model's EOS ids (every one stops); empty = the tokenizer's eos_id()
   bool ignore_eos = false;           // benchmarks: every sequence runs to its token budget (stop strings still stop)
+  bool record_routing = false;       // MoE: return the experts chosen for each generated token (Completion::routing)
   at::ScalarType dtype = at::kFloat;  // the weights generated with (run.dtype): the model's own dtype shares its
                                       // tensors, another one makes a copy (rollout in bf16, learner in fp32)
 };
@@ -57,8 +59,11 @@ class RolloutEngine {
   // n_samples completions per prompt, ordered [prompt 0 sample 0..G-1, prompt 1 ...]. Deterministic given
   // sampling.seed, prompt ids and the weights, whatever max_batch is, on the CPU; on CUDA the kernels chosen depend
   // on the batch's shape, so a different max_batch can round differently.
+  // on_finish, if set, gets each completion as soon as it is finished (its index in the result, the completion), from
+  // the worker thread that finished it: scoring can start while the rest is still generating.
+  using FinishCallback = std::function<void(size_t, const Completion&)>;
   std::vector<Completion> generate(const std::vector<Prompt>& prompts, int64_t n_samples,
-                                   const SamplingConfig& sampling);
+                                   const SamplingConfig& sampling, const FinishCallback& on_finish = {});
 
   // Summed over workers; seconds is the wall-clock time of the call.
   const GenerationStats& last_stats() const { return stats_; }
@@ -78,7 +83,7 @@ class RolloutEngine {
   struct Batch;  // one worker's call: its prompts, queue, running sequences and results
   // The scheduling loop of one worker over its prompts; out holds n_samples per prompt.
   void run_worker(Worker& w, const std::vector<Prompt>& prompts, int64_t n_samples, const SamplingConfig& sampling,
-                  std::vector<Completion>& out);
+                  std::vector<Completion>& out, size_t first_index, const FinishCallback& on_finish);
   // Admits waiting sequences that fit (running cap, free blocks), prefills their prompts, samples first tokens.
   void admit(Worker& w, Batch& b);
   // Gives every running sequence a block for its next position, preempting the youngest when the pool is empty.
@@ -92,7 +97,7 @@ class RolloutEngine {
   bool completes_stop_string(const Sequence& seq) const;
   // Appends `token` (sampled with `logprob`) to seq; returns true when the sequence is finished.
   bool push_token(Sequence& seq, int64_t token, float logprob, const SamplingConfig& sampling);
-  void finish(Sequence& seq, FinishReason reason, std::vector<Completion>& out);
+  void finish(Sequence& seq, FinishReason reason, Batch& b);
 
   policy::Transformer source_{nullptr};  // the learner's model
   policy::Transformer model_{nullptr};   // what generates: source_ itself, or its copy in cfg_.dtype

@@ -27,6 +27,9 @@ struct Completion {
   std::string text;                // decoded token_ids, without a final EOS
   FinishReason finish_reason = FinishReason::length;
   int64_t policy_version = 0;
+  // MoE routing record (EngineConfig::record_routing): for each generated token, the experts chosen in every MoE
+  // layer for the input that produced it, routing[t][layer * K + k]; empty when not recorded or not an MoE model.
+  std::vector<std::vector<int32_t>> routing;
 };
 
 }  // namespace grpo::rollout

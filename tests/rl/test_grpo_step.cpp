@@ -142,6 +142,25 @@ void check_step_on(const at::Device& device, at::ScalarType dtype) {
 
 }  // namespace
 
+TEST_CASE("grpo_step scores the same with streaming (scoring while generating) as after generation", "[cpu]") {
+  std::vector<nlohmann::json> runs;
+  for (bool stream : {false, true}) {
+    Setup s;
+    GrpoConfig g;
+    g.prompts_per_step = 4;
+    g.group_size = 4;
+    g.samples_every = 1;
+    g.stream_scoring = stream;
+    StepRig rig(s, g);
+    GrpoStepResult r = grpo_step(rig.ctx, 0);
+    nlohmann::json j = {{"reward", r.metrics["reward_mean"]}, {"verdicts", r.metrics["verdicts"]},
+                        {"accuracy", r.metrics["accuracy"]}, {"components", r.metrics["reward_components"]},
+                        {"samples", r.samples}, {"loss", r.metrics["loss"]}};
+    runs.push_back(j);
+  }
+  CHECK(runs[0].dump() == runs[1].dump());
+}
+
 TEST_CASE("grpo_step in bf16: the rollout generates with a synced bf16 copy, the learner under autocast", "[cpu]") {
   check_step_on(at::kCPU, at::kBFloat16);
 }

@@ -219,6 +219,17 @@ TEST_CASE("sampler: filtered tokens are never drawn, frequencies follow the dist
   s.top_p = 0.6;
   at::Tensor p6 = rollout::sample_tokens(lp, u, s);
   CHECK((p6 >= 2).sum().item<int64_t>() == 0);
+  // min_p = 0.5: tokens below 0.25 (half of 0.5) go: 0 and 1 stay, in proportion 0.5 : 0.3.
+  s.top_p = 1.0;
+  s.min_p = 0.5;
+  at::Tensor m5 = rollout::sample_tokens(lp, u, s);
+  CHECK((m5 >= 2).sum().item<int64_t>() == 0);
+  CHECK((m5 == 0).to(at::kFloat).mean().item<double>() == Approx(0.5 / 0.8).margin(0.03));
+  // The filters compose: top_k = 1 after min_p is greedy.
+  s.top_k = 1;
+  CHECK((rollout::sample_tokens(lp, u, s) == 0).all().item<bool>());
+  s.min_p = 1.0;
+  CHECK_THROWS_WITH(s.validate(), Catch::Contains("min_p must be in [0, 1)"));
 }
 
 TEST_CASE("generation stops at EOS, at max_new_tokens and at the cache's end", "[cpu]") {

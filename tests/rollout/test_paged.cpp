@@ -198,3 +198,41 @@ TEST_CASE("MLA caches the latent and the rope key, not per-head K and V", "[cpu]
   CHECK(kv.k[0].sizes() == at::IntArrayRef({3, 4, 1, cfg.kv_lora_rank}));
   CHECK(kv.v[0].sizes() == at::IntArrayRef({3, 4, 1, cfg.qk_rope_head_dim}));
 }
+
+TEST_CASE("MoE routing record: the experts of every generated token, as a teacher-forced forward routes them", "[cpu]") {
+  Tiny t;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 64;
+  ec.block_size = 4;
+  ec.record_routing = true;
+  rollout::RolloutEngine engine(t.model, t.tok, ec);
+  auto prompts = t.prompts(3);
+  auto out = engine.generate(prompts, 2, sampled(10));
+  const auto& cfg = t.model->config;
+  int64_t moe_layers = 0;
+  for (int64_t l = 0; l < cfg.n_layer; ++l) moe_layers += cfg.is_moe_layer(l);
+  REQUIRE(moe_layers > 0);
+  c10::InferenceMode guard;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const Completion& c = out[i];
+    REQUIRE(c.routing.size() == c.token_ids.size());
+    // The training forward over prompt + completion: position P-1+t produced token t.
+    std::vector<int64_t> ids = prompts[i / 2].token_ids;
+    const int64_t P = static_cast<int64_t>(ids.size());
+    ids.insert(ids.end(), c.token_ids.begin(), c.token_ids.end());
+    policy::ForwardOutput f = t.model->forward(at::tensor(ids, at::kLong).unsqueeze(0));
+    REQUIRE(static_cast<int64_t>(f.routes.size()) == moe_layers);
+    for (size_t tok = 0; tok < c.routing.size(); ++tok) {
+      REQUIRE(static_cast<int64_t>(c.routing[tok].size()) == moe_layers * cfg.n_expert_used);
+      for (int64_t l = 0; l < moe_layers; ++l) {
+        at::Tensor want = f.routes[static_cast<size_t>(l)][P - 1 + static_cast<int64_t>(tok)];
+        for (int64_t k = 0; k < cfg.n_expert_used; ++k) {
+          CHECK(c.routing[tok][static_cast<size_t>(l * cfg.n_expert_used + k)] == want[k].item<int64_t>());
+        }
+      }
+    }
+  }
+  // Not asked for: nothing recorded.
+  auto plain = t.engine(4, 0, true);
+  for (const auto& c : plain.generate(prompts, 1, sampled(4))) CHECK(c.routing.empty());
+}
