@@ -85,7 +85,13 @@ TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& pro
     parts.push_back({&prompts[group].token_ids, &completions[i].token_ids, &completions[i].logprobs, a[i]});
   }
   if (parts.empty()) return {};
-  return pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
+  TrainBatch b = pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
+  b.temperature = completions.front().logprob_temperature;
+  for (const auto& c : completions) {
+    GRPO_CHECK(c.logprob_temperature == b.temperature, "a batch mixes log-probs taken at temperatures ",
+               b.temperature, " and ", c.logprob_temperature);
+  }
+  return b;
 }
 
 nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollout::Completion>& completions,
@@ -313,7 +319,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   if (batch.tokens.defined()) {
     if (ctx.reference) {
       batch.ref_logprobs = timer.time("reference", [&] {
-        return score_tokens(ctx.reference, batch, ctx.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
+        return score_tokens(ctx.reference, batch, batch.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
       });
     }
     update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });

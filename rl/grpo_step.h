@@ -42,7 +42,6 @@ struct GrpoContext {
   rewards::ScorePool& pool;
   Learner& learner;
   policy::Transformer reference{nullptr};  // frozen initial policy for the KL term, or null
-  double temperature = 1.0;
   int64_t micro_batch_tokens = 1024;
   at::Device device = at::kCPU;
 };

@@ -130,7 +130,7 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
     // Forward and loss in the compute dtype; backward outside the autocast region, as torch.autocast advises.
     std::optional<policy::AutocastGuard> autocast;
     autocast.emplace(b.tokens.device(), cfg_.dtype);
-    MaskedForward m = forward_masked(replica, b, r, cfg_.temperature, /*with_entropy=*/true);
+    MaskedForward m = forward_masked(replica, b, r, b.temperature, /*with_entropy=*/true);
     at::Tensor w = gather_rows(weights, r, m.index);
     at::Tensor loss;
     if (kind == Kind::grpo) {

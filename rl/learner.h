@@ -34,7 +34,6 @@ struct OptimConfig {
 struct LearnerConfig {
   OptimConfig optim;
   LossConfig loss;
-  double temperature = 1.0;            // logits / temperature, as the rollout sampled (ratio starts at 1)
   int64_t micro_batch_tokens = 1024;   // padded tokens per forward/backward (small is fast on CPU caches)
   int64_t n_workers = 1;               // data-parallel threads, each with a replica of the model
   double aux_loss_coef = 0.01;         // Switch load-balancing loss weight, per micro-batch (as HF per forward); 0 = off
@@ -51,6 +50,9 @@ struct RowRange {
 
 struct TrainBatch {
   at::Tensor tokens, lengths, loss_mask, advantages, old_logprobs, ref_logprobs;
+  // One source of truth: the temperature old_logprobs were taken at (the rollout's), which the learner and the
+  // reference model score at too, so a first update's ratio is 1. SFT batches keep 1.
+  double temperature = 1.0;
 };
 
 struct UpdateStats {

@@ -404,9 +404,8 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   for (const auto& line : data.report()) log(line);
   LearnerConfig lc = cfg.learner;
   lc.optim.total_steps = cfg.grpo.steps;
-  // One source of truth: the learner (and the reference model) score tokens at the temperature the rollout sampled
-  // them at (a greedy rollout reports raw log-probs), so the first ratio of an update is 1.
-  lc.temperature = cfg.sampling.temperature > 0 ? cfg.sampling.temperature : 1.0;
+  // NOTE: the learner and the reference model score at the temperature the rollout took its log-probs at, which
+  // travels with each completion into the batch (TrainBatch::temperature), so the first ratio of an update is 1.
   Learner learner(pol.model, lc);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens,
@@ -417,7 +416,6 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   rollout::SamplingConfig sampling = cfg.sampling;
   sampling.seed = stream_seed(cfg, "grpo");
   GrpoContext ctx{cfg.grpo, sampling, cfg.reward, stream, *pol.tokenizer, engine, *pool, learner};
-  ctx.temperature = lc.temperature;
   ctx.micro_batch_tokens = cfg.learner.micro_batch_tokens;
   ctx.device = device;
   if (cfg.learner.loss.kl_coef > 0) {

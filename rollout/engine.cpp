@@ -170,6 +170,7 @@ void RolloutEngine::finish(Sequence& seq, FinishReason reason, Batch& b) {
     body.pop_back();
   c.text = tokenizer_->decode(body);
   c.policy_version = version_;
+  c.logprob_temperature = temperature_for_logprobs(*b.sampling);
   Completion& done = (*b.out)[seq.out_index];
   done = std::move(c);
   if (*b.on_finish) (*b.on_finish)(b.first_index + seq.out_index, done);

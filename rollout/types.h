@@ -24,6 +24,7 @@ struct Completion {
   int64_t sample_index = 0;
   std::vector<int64_t> token_ids;  // generated tokens, including the stop token when one ended it
   std::vector<float> logprobs;     // rollout policy log-prob of each generated token
+  double logprob_temperature = 1.0;  // the temperature those log-probs were taken at: the learner scores at it
   std::string text;                // decoded token_ids, without a final EOS
   FinishReason finish_reason = FinishReason::length;
   int64_t policy_version = 0;

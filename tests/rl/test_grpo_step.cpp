@@ -142,6 +142,29 @@ void check_step_on(const at::Device& device, at::ScalarType dtype) {
 
 }  // namespace
 
+TEST_CASE("grpo_step at T = 0.7 with top-p 0.9: the batch carries the temperature, the first ratio is 1", "[cpu]") {
+  Setup s;
+  GrpoConfig g;
+  g.prompts_per_step = 4;
+  g.group_size = 4;
+  g.drop_zero_variance = false;
+  StepRig rig(s, g);
+  rig.sampling.temperature = 0.7;
+  rig.sampling.top_p = 0.9;
+  GrpoStepResult r = grpo_step(rig.ctx, 0);
+  INFO(r.metrics.dump());
+  REQUIRE(r.metrics["learner_tokens"].get<int64_t>() > 0);
+  // The learner scored at 0.7, as the rollout did: ratio 1 up to float rounding, nothing clipped. (At 1.0 the ratio of
+  // these peaked samples is far from 1: the test would fail.)
+  CHECK(r.metrics["ratio_mean"].get<double>() == Approx(1.0).margin(1e-5));
+  CHECK(r.metrics["clip_fraction"].get<double>() == 0.0);
+  // Completions carry it, so the batch cannot silently be scored at another temperature.
+  auto c = rig.engine.generate({s.data->eval_sets()[0].prompts[0]}, 1, rig.sampling);
+  CHECK(c[0].logprob_temperature == 0.7);
+  rig.sampling.temperature = 0;
+  CHECK(rig.engine.generate({s.data->eval_sets()[0].prompts[0]}, 1, rig.sampling)[0].logprob_temperature == 1.0);
+}
+
 TEST_CASE("grpo_step scores the same with streaming (scoring while generating) as after generation", "[cpu]") {
   std::vector<nlohmann::json> runs;
   for (bool stream : {false, true}) {
