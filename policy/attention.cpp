@@ -165,12 +165,14 @@ at::Tensor cache_rows(const PagedView& view, const at::Tensor& pos) {
 }
 }  // namespace
 
-void PagedView::derive_rows(const at::Tensor& q_pos) {
-  GRPO_CHECK(block_table.size(1) * kv->block_size() >= t_len, "paged attention: ", block_table.size(1),
-             " blocks of ", kv->block_size(), " cannot hold ", t_len, " positions");
-  key_pos = at::arange(t_len, q_pos.options()).unsqueeze(0).expand({q_pos.size(0), t_len});
-  write_rows = cache_rows(*this, q_pos).reshape({-1});
-  read_rows = cache_rows(*this, key_pos).reshape({-1});
+PagedRows paged_rows(const PagedView& view, const at::Tensor& q_pos) {
+  GRPO_CHECK(view.block_table.size(1) * view.kv->block_size() >= view.t_len, "paged attention: ",
+             view.block_table.size(1), " blocks of ", view.kv->block_size(), " cannot hold ", view.t_len, " positions");
+  PagedRows r;
+  r.key_pos = at::arange(view.t_len, q_pos.options()).unsqueeze(0).expand({q_pos.size(0), view.t_len});
+  r.write = cache_rows(view, q_pos).reshape({-1});
+  r.read = cache_rows(view, r.key_pos).reshape({-1});
+  return r;
 }
 
 namespace {
@@ -187,14 +189,13 @@ at::Tensor write_then_read(at::Tensor& cache, const at::Tensor& write, const at:
 }  // namespace
 
 at::Tensor AttentionImpl::forward_paged(const at::Tensor& x, const RopeAngles& rope, const PagedView& view,
-                                        int64_t layer, const at::Tensor& q_pos) {
+                                        const PagedRows& rows, int64_t layer, const at::Tensor& q_pos) {
   const int64_t R = x.size(0), n = x.size(1), t_len = view.t_len;
   const int64_t kd = cfg.k_dim(), vd = cfg.v_dim();
-  GRPO_CHECK(view.read_rows.defined(), "forward_paged: the view's rows are not derived (PagedView::derive_rows)");
   const at::Tensor cos = rope.cos.unsqueeze(-2), sin = rope.sin.unsqueeze(-2);  // over heads
-  const at::Tensor& k_pos = view.key_pos;
-  const at::Tensor& write = view.write_rows;
-  const at::Tensor read = view.read_rows.view({R, t_len});
+  const at::Tensor& k_pos = rows.key_pos;
+  const at::Tensor& write = rows.write;
+  const at::Tensor read = rows.read.view({R, t_len});
   at::Tensor q, keys, vals;  // q [R,n,H,kd]; keys/vals [R,t_len,Hkv,*]
   if (cfg.mla()) {
     at::Tensor latent, k_rot;

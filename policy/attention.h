@@ -34,12 +34,15 @@ struct PagedView {
   PagedKV* kv = nullptr;
   at::Tensor block_table;  // [R, nb] int64 on the model's device, nb * block_size >= t_len
   int64_t t_len = 0;       // max over rows of the last new position + 1: keys are read from [0, t_len)
-  // Derived once per forward (TransformerImpl::forward_paged), shared by every layer: the flat cache rows
-  // (block * block_size + offset) the new tokens go to [R, n] and the keys are read from [R, t_len], the keys'
-  // positions [R, t_len].
-  at::Tensor write_rows, read_rows, key_pos;
-  void derive_rows(const at::Tensor& q_pos);
 };
+
+// What every layer of one paged forward reads its cache through, derived once from the view and the new tokens'
+// positions q_pos [R, n]: the flat cache rows (block * block_size + offset) the new tokens go to [R*n] and the keys
+// are read from [R*t_len], and the keys' positions [R, t_len].
+struct PagedRows {
+  at::Tensor write, read, key_pos;
+};
+PagedRows paged_rows(const PagedView& view, const at::Tensor& q_pos);
 
 struct AttentionImpl : torch::nn::Module {
   explicit AttentionImpl(const ModelConfig& cfg, const at::TensorOptions& opts = {});
@@ -51,8 +54,8 @@ struct AttentionImpl : torch::nn::Module {
   // Generation (prefill, chunked prefill, decode alike): x [R, n, C] new tokens at positions q_pos [R, n] int64;
   // rope cos/sin [R, n, rope_dim/2]. Writes their K/V into the blocks of `view` (layer `layer`), then each attends
   // to the row's cached positions up to its own.
-  at::Tensor forward_paged(const at::Tensor& x, const RopeAngles& rope, const PagedView& view, int64_t layer,
-                           const at::Tensor& q_pos);
+  at::Tensor forward_paged(const at::Tensor& x, const RopeAngles& rope, const PagedView& view, const PagedRows& rows,
+                           int64_t layer, const at::Tensor& q_pos);
 
   ModelConfig cfg;
   int64_t n_head, n_kv_head;  // heads of q, and of the K/V that attention reads (MLA: n_head)

@@ -93,15 +93,15 @@ std::vector<TensorShape> model_tensor_shapes(const ModelConfig& cfg) {
   return out;
 }
 
-at::Tensor TransformerImpl::forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, PagedView view,
+at::Tensor TransformerImpl::forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, const PagedView& view,
                                           std::vector<at::Tensor>* routes) {
   GRPO_CHECK(tokens.dim() == 2 && q_pos.sizes() == tokens.sizes(), "forward_paged expects tokens and positions [R, n]");
-  view.derive_rows(q_pos);  // once for every layer
+  const PagedRows rows = paged_rows(view, q_pos);  // once for every layer
   RopeAngles angles = rope_angles(q_pos, rope);  // [R, n, rope_dim/2]
   at::Tensor h = embed_tokens->forward(tokens);   // [R, n, C]
   ForwardOutput out;
   for (auto& layer : layers) {
-    h = h + layer->self_attn->forward_paged(layer->input_layernorm->forward(h), angles, view, layer->index, q_pos);
+    h = h + layer->self_attn->forward_paged(layer->input_layernorm->forward(h), angles, view, rows, layer->index, q_pos);
     h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), routes != nullptr ? &out : nullptr);
   }
   if (routes != nullptr) *routes = std::move(out.routes);

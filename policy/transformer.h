@@ -42,7 +42,7 @@ struct TransformerImpl : torch::nn::Module {
   // padded), their K/V written into view's blocks; returns the hidden states [R, n, C] after the final norm. Prefill
   // (n = the prompt), chunked prefill and decode (n = 1) are all this call. `routes`, if given, gets each MoE layer's
   // chosen experts [R*n, K].
-  at::Tensor forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, PagedView view,
+  at::Tensor forward_paged(const at::Tensor& tokens, const at::Tensor& q_pos, const PagedView& view,
                            std::vector<at::Tensor>* routes = nullptr);
   // [..., C] -> [..., V'] where V' = output_vocab() (V unless limited)
   at::Tensor logits(const at::Tensor& hidden) const { return at::linear(hidden, output_weight()); }

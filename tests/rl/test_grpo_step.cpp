@@ -80,15 +80,21 @@ struct StepRig {
   GrpoContext ctx;
 };
 
+// A small step: B = 4 prompts, G = 4 samples; every group reaches the learner, whatever the rewards, unless told.
+GrpoConfig small_step(bool keep_all = true) {
+  GrpoConfig g;
+  g.prompts_per_step = 4;
+  g.group_size = 4;
+  g.drop_zero_variance = !keep_all;
+  return g;
+}
+
 }  // namespace
 
 TEST_CASE("grpo_step: prompts from the stream, the reward mixture, advantages and one update", "[cpu]") {
   Setup s;
-  GrpoConfig g;
-  g.prompts_per_step = 4;
-  g.group_size = 4;
+  GrpoConfig g = small_step();
   g.samples_every = 1;
-  g.drop_zero_variance = false;  // every group reaches the learner, whatever the rewards
   StepRig rig(s, g);
   GrpoContext& ctx = rig.ctx;
   const at::Tensor before = s.model->embed_tokens->weight.clone();
@@ -122,10 +128,7 @@ namespace {
 void check_step_on(const at::Device& device, at::ScalarType dtype) {
   Setup s;
   s.model->to(device);
-  GrpoConfig g;
-  g.prompts_per_step = 4;
-  g.group_size = 4;
-  g.drop_zero_variance = false;
+  GrpoConfig g = small_step();
   StepRig rig(s, g, dtype);
   const at::Tensor before = s.model->embed_tokens->weight.clone();
   for (int64_t step = 0; step < 2; ++step) {
@@ -144,10 +147,7 @@ void check_step_on(const at::Device& device, at::ScalarType dtype) {
 
 TEST_CASE("grpo_step at T = 0.7 with top-p 0.9: the batch carries the temperature, the first ratio is 1", "[cpu]") {
   Setup s;
-  GrpoConfig g;
-  g.prompts_per_step = 4;
-  g.group_size = 4;
-  g.drop_zero_variance = false;
+  GrpoConfig g = small_step();
   StepRig rig(s, g);
   rig.sampling.temperature = 0.7;
   rig.sampling.top_p = 0.9;
@@ -169,9 +169,7 @@ TEST_CASE("grpo_step scores the same with streaming (scoring while generating) a
   std::vector<nlohmann::json> runs;
   for (bool stream : {false, true}) {
     Setup s;
-    GrpoConfig g;
-    g.prompts_per_step = 4;
-    g.group_size = 4;
+    GrpoConfig g = small_step(/*keep_all=*/false);
     g.samples_every = 1;
     g.stream_scoring = stream;
     StepRig rig(s, g);
@@ -210,9 +208,7 @@ TEST_CASE("grpo_step with rl.signal = verifier: groups that differ only by shapi
     Setup s;
     s.pool.add_checker("math", wrong);
     s.pool.add_checker("format", even);
-    GrpoConfig g;
-    g.prompts_per_step = 4;
-    g.group_size = 4;
+    GrpoConfig g = small_step(/*keep_all=*/false);
     g.signal = signal;
     REQUIRE_NOTHROW(g.validate());
     StepRig rig(s, g);
