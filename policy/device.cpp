@@ -60,6 +60,12 @@ AutocastGuard::~AutocastGuard() {
   set_autocast_dtype(type_, was_dtype_);
 }
 
+at::ScalarType autocast_dtype_now(const at::Device& device) {
+  const at::DeviceType t = device.type();
+  if ((t != at::kCPU && t != at::kCUDA) || !autocast_enabled(t)) return at::kFloat;
+  return autocast_dtype(t);
+}
+
 struct NoAutocastGuard::Impl {
   c10::impl::ExcludeDispatchKeyGuard exclude{c10::autocast_dispatch_keyset};
 };

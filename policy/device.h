@@ -33,6 +33,10 @@ class AutocastGuard {
   at::ScalarType was_dtype_ = at::kFloat;
 };
 
+// The dtype matmuls on `device` run in right now: the autocast dtype inside an AutocastGuard, else float32. Lets an
+// op that does its own arithmetic (the chunked log-probs) compute as autocast would, also when autograd recomputes.
+at::ScalarType autocast_dtype_now(const at::Device& device);
+
 // Inside, autocast is off whatever guard is around it: math that must stay in float32 (DeepSeek's sigmoid router).
 class NoAutocastGuard {
  public:

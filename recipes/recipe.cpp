@@ -104,6 +104,12 @@ void Recipe::bind() {
   s.add("rl.signal", &g.signal, "what must differ within a group: reward, or verifier (groups that differ only by "
         "shaping terms such as format get advantage 0)");
   s.add("rl.scale_by_std", &g.advantage.scale_by_std, "divide advantages by the group std (GRPO); false = Dr. GRPO");
+  s.add("rl.dynamic_sampling", &g.dynamic_sampling, "DAPO dynamic sampling: draw more prompts until prompts_per_step "
+        "groups carry signal (needs drop_zero_variance)");
+  s.add("rl.max_draw_rounds", &g.max_draw_rounds, "generation rounds per step with dynamic sampling, the first included");
+  s.add("rl.mask_truncated", &g.mask_truncated, "completions cut at rollout.max_new_tokens carry no loss (DAPO overlong "
+        "filtering; the soft penalty is the reward component overlong)");
+  s.add("rl.mu", &g.mu, "optimisation passes over each rollout batch (PPO epochs), all against the rollout's log-probs");
   s.add("rl.samples_every", &g.samples_every, "steps between writing a group's completions to samples.jsonl");
   s.add("rl.stream_scoring", &g.stream_scoring, "score completions as they finish, overlapping the checks (the code "
         "sandbox above all) with generation; false scores the whole batch after it");
@@ -115,11 +121,22 @@ void Recipe::bind() {
   s.add("rl.beta1", &l.optim.beta1, "AdamW beta1");
   s.add("rl.beta2", &l.optim.beta2, "AdamW beta2");
   s.add("rl.grad_clip", &l.optim.grad_clip, "max global gradient norm; 0 = off");
+  s.add("rl.loss", &l.loss.loss, "policy loss: clip (PPO/GRPO/DAPO), cispo (clipped IS weight, stop-gradient) or sapo "
+        "(soft gate)");
+  s.add("rl.ratio_level", &l.loss.ratio_level, "token, or sequence (GSPO: one ratio per sequence, the mean log-ratio)");
   s.add("rl.clip_low", &l.loss.clip_low, "ratio floor 1 - clip_low (PPO)");
   s.add("rl.clip_high", &l.loss.clip_high, "ratio ceiling 1 + clip_high (DAPO clip-higher: 0.28)");
+  s.add("rl.dual_clip", &l.loss.dual_clip, "dual clip: the unclipped ratio is capped at this (> 1 + clip_high; 0 = off)");
+  s.add("rl.cispo_max", &l.loss.cispo_max, "cispo: the importance weight's cap");
+  s.add("rl.sapo_tau_pos", &l.loss.sapo_tau_pos, "sapo: gate temperature for positive advantages");
+  s.add("rl.sapo_tau_neg", &l.loss.sapo_tau_neg, "sapo: gate temperature for negative advantages");
+  s.add("rl.entropy_coef", &l.loss.entropy_coef, "entropy bonus weight (token-mean entropy); 0 = off");
+  s.add("rl.is_correction", &l.loss.is_correction, "rollout-to-learner importance weights: none, token_truncate (TIS), "
+        "token_mask, sequence_truncate or sequence_mask; the learner rescores each batch before its update");
+  s.add("rl.is_cap", &l.loss.is_cap, "the importance weights' cap");
   s.add("rl.kl_coef", &l.loss.kl_coef, "KL penalty to the initial policy; 0 = off");
   s.add("rl.kl_estimator", &l.loss.kl_estimator, "k1, k2 or k3 (Schulman 2020)");
-  s.add("rl.loss_aggregation", &loss_aggregation_, "token_mean (DAPO), seq_mean (GRPO) or constant (Dr. GRPO)");
+  s.add("rl.loss_aggregation", &loss_aggregation_, "token_mean (DAPO), seq_mean (GRPO), constant (Dr. GRPO) or seq_sum");
   s.add("rl.constant_norm", &l.loss.constant_norm, "the constant normaliser of loss_aggregation = constant");
   s.add("rl.aux_loss_coef", &l.aux_loss_coef, "MoE load-balancing loss weight (SFT and GRPO); 0 = off");
   s.add("rl.micro_batch_tokens", &l.micro_batch_tokens, "padded tokens per forward/backward pass");

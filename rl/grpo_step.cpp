@@ -1,6 +1,7 @@
 // The GRPO step; see grpo_step.h. The function grpo_step is the paragraph; helpers below it do the packing.
 #include "rl/grpo_step.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -22,6 +23,9 @@ void GrpoConfig::validate() const {
              group_size);
   GRPO_CHECK(signal == "reward" || signal == "verifier", "rl.signal must be reward or verifier, got \"", signal,
              "\"");
+  GRPO_CHECK(!dynamic_sampling || drop_zero_variance, "rl.dynamic_sampling needs rl.drop_zero_variance = true");
+  GRPO_CHECK(max_draw_rounds >= 1, "rl.max_draw_rounds must be >= 1, got ", max_draw_rounds);
+  GRPO_CHECK(mu >= 1, "rl.mu must be >= 1, got ", mu);
 }
 
 namespace {
@@ -34,10 +38,10 @@ class StageTimer {
     auto t0 = std::chrono::steady_clock::now();
     if constexpr (std::is_void_v<decltype(f())>) {
       f();
-      times_[name] = elapsed(t0);
+      add(name, elapsed(t0));
     } else {
       auto r = f();
-      times_[name] = elapsed(t0);
+      add(name, elapsed(t0));
       return r;
     }
   }
@@ -45,16 +49,16 @@ class StageTimer {
   const nlohmann::json& all() const { return times_; }
 
  private:
+  void add(const char* name, double seconds) { times_[name] = times_.value(name, 0.0) + seconds; }  // rounds add up
   static double elapsed(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   nlohmann::json times_ = nlohmann::json::object();
 };
 
-std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t step) {
+std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t n) {
   std::vector<rollout::Prompt> prompts;
-  const int64_t B = ctx.cfg.prompts_per_step;
-  for (int64_t i = 0; i < B; ++i) prompts.push_back(ctx.stream.prompt(step * B + i));
+  for (int64_t i = 0; i < n; ++i) prompts.push_back(ctx.stream.prompt(ctx.data_cursor++));
   return prompts;
 }
 
@@ -73,16 +77,19 @@ at::Tensor correct_matrix(const std::vector<rewards::Score>& scores, int64_t B, 
 }
 
 // The sequences that carry signal, packed for the learner; nullopt-like empty batch when none does.
+// groups: which groups go in (signal and dynamic sampling decided); mask_truncated leaves out cut-off completions.
 TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts,
-                       const std::vector<rollout::Completion>& completions, const AdvantageResult& adv) {
+                       const std::vector<rollout::Completion>& completions, const AdvantageResult& adv,
+                       const std::vector<int64_t>& groups) {
   const int64_t G = ctx.cfg.group_size;
   const float* a = adv.advantages.data_ptr<float>();
-  const bool* zero = adv.zero_variance.data_ptr<bool>();
   std::vector<SequenceParts> parts;
-  for (size_t i = 0; i < completions.size(); ++i) {
-    const size_t group = i / static_cast<size_t>(G);
-    if (ctx.cfg.drop_zero_variance && zero[group]) continue;
-    parts.push_back({&prompts[group].token_ids, &completions[i].token_ids, &completions[i].logprobs, a[i]});
+  for (int64_t group : groups) {
+    for (int64_t j = 0; j < G; ++j) {
+      const size_t i = static_cast<size_t>(group * G + j);
+      if (ctx.cfg.mask_truncated && completions[i].finish_reason == rollout::FinishReason::length) continue;
+      parts.push_back({&prompts[group].token_ids, &completions[i].token_ids, &completions[i].logprobs, a[i]});
+    }
   }
   if (parts.empty()) return {};
   TrainBatch b = pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
@@ -94,9 +101,10 @@ TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& pro
   return b;
 }
 
-nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollout::Completion>& completions,
+nlohmann::json summarize(int64_t step, const std::vector<rollout::Completion>& completions,
                          const std::vector<rewards::Score>& scores, const AdvantageResult& adv,
-                         const UpdateStats& up, const StageTimer& timer, double step_seconds) {
+                         const rollout::GenerationStats& gen, const UpdateStats& up, const StageTimer& timer,
+                         double step_seconds) {
   const double n = static_cast<double>(scores.size());
   double sum = 0, sq = 0, correct = 0, formatted = 0, length = 0, truncated = 0;
   for (size_t i = 0; i < scores.size(); ++i) {
@@ -108,7 +116,6 @@ nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollo
     truncated += completions[i].finish_reason == rollout::FinishReason::length;
   }
   const double mean = sum / n;
-  const auto& gen = ctx.engine.last_stats();
   nlohmann::json components = nlohmann::json::object();  // each reward component's mean, unweighted
   nlohmann::json verdicts = nlohmann::json::object();    // how many completions got each verdict
   for (const auto& s : scores) {
@@ -132,6 +139,9 @@ nlohmann::json summarize(GrpoContext& ctx, int64_t step, const std::vector<rollo
           {"kl", up.kl},
           {"entropy", up.entropy},
           {"clip_fraction", up.clip_fraction},
+          {"clip_low_fraction", up.clip_low_fraction},
+          {"clip_high_fraction", up.clip_high_fraction},
+          {"is_weight_mean", up.is_weight_mean},
           {"ratio_mean", up.ratio_mean},
           {"grad_norm", up.grad_norm},
           {"update_skipped", up.skipped},
@@ -288,41 +298,115 @@ class StreamingScorer {
 
 }  // namespace
 
+namespace {
+
+// One generation round: completions of `prompts` and their scores.
+struct Round {
+  std::vector<rollout::Completion> completions;
+  std::vector<rewards::Score> scores;
+};
+
+Round generate_and_score(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts, StageTimer& timer) {
+  const int64_t G = ctx.cfg.group_size;
+  Round r;
+  if (ctx.cfg.stream_scoring) {
+    // "score" is then only the wait for the checks still running when the last completion finished.
+    StreamingScorer scorer(ctx.pool, ctx.reward, prompts, G, ctx.sampling.max_new_tokens);
+    r.completions = timer.time("generate", [&] {
+      return ctx.engine.generate(prompts, G, ctx.sampling,
+                                 [&](size_t i, const rollout::Completion& c) { scorer.submit(i, c); });
+    });
+    r.scores = timer.time("score", [&] { return scorer.finish(); });
+  } else {
+    r.completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
+    r.scores = timer.time("score", [&] {
+      return score_completions(ctx.pool, ctx.reward, prompts, r.completions, G, ctx.sampling.max_new_tokens);
+    });
+  }
+  return r;
+}
+
+void add_stats(rollout::GenerationStats& total, const rollout::GenerationStats& s) {
+  total.prompt_tokens += s.prompt_tokens;
+  total.prefix_hit_tokens += s.prefix_hit_tokens;
+  total.generated_tokens += s.generated_tokens;
+  total.decode_steps += s.decode_steps;
+  total.prefills += s.prefills;
+  total.preemptions += s.preemptions;
+  total.kv_blocks_peak = std::max(total.kv_blocks_peak, s.kv_blocks_peak);
+  total.kv_block_bytes = s.kv_block_bytes;
+  total.seconds += s.seconds;
+}
+
+}  // namespace
+
 GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   auto t0 = std::chrono::steady_clock::now();
   const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
   StageTimer timer;
-  auto prompts = timer.time("prompts", [&] { return draw_prompts(ctx, step); });
+  // Generation rounds: one, or with dynamic sampling as many as it takes (up to max_draw_rounds) for B groups whose
+  // rewards differ. Groups are kept in draw order; surplus ones are dropped, as DAPO does.
+  std::vector<rollout::Prompt> prompts;
   std::vector<rollout::Completion> completions;
   std::vector<rewards::Score> scores;
-  if (ctx.cfg.stream_scoring) {
-    // "score" is then only the wait for the checks still running when the last completion finished.
-    StreamingScorer scorer(ctx.pool, ctx.reward, prompts, G, ctx.sampling.max_new_tokens);
-    completions = timer.time("generate", [&] {
-      return ctx.engine.generate(prompts, G, ctx.sampling,
-                                 [&](size_t i, const rollout::Completion& c) { scorer.submit(i, c); });
+  std::vector<at::Tensor> adv_parts, zero_parts;
+  std::vector<int64_t> groups;  // the groups that go into the update
+  rollout::GenerationStats gen;
+  int64_t rounds = 0, want = B;
+  while (true) {
+    auto drawn = timer.time("prompts", [&] { return draw_prompts(ctx, want); });
+    Round r = generate_and_score(ctx, drawn, timer);
+    add_stats(gen, ctx.engine.last_stats());
+    const int64_t n = static_cast<int64_t>(drawn.size()), offset = static_cast<int64_t>(prompts.size());
+    AdvantageResult a = timer.time("advantages", [&] {
+      AdvantageResult a = compute_group_advantages(reward_matrix(r.scores, n, G), ctx.cfg.advantage);
+      if (ctx.cfg.signal == "verifier") mark_verifier_ties(a, correct_matrix(r.scores, n, G));
+      return a;
     });
-    scores = timer.time("score", [&] { return scorer.finish(); });
-  } else {
-    completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
-    scores = timer.time("score", [&] {
-      return score_completions(ctx.pool, ctx.reward, prompts, completions, G, ctx.sampling.max_new_tokens);
-    });
+    const bool* zero = a.zero_variance.data_ptr<bool>();
+    for (int64_t g = 0; g < n; ++g) {
+      if (!ctx.cfg.drop_zero_variance || !zero[g]) groups.push_back(offset + g);
+    }
+    adv_parts.push_back(a.advantages);
+    zero_parts.push_back(a.zero_variance);
+    prompts.insert(prompts.end(), std::make_move_iterator(drawn.begin()), std::make_move_iterator(drawn.end()));
+    completions.insert(completions.end(), std::make_move_iterator(r.completions.begin()),
+                       std::make_move_iterator(r.completions.end()));
+    scores.insert(scores.end(), std::make_move_iterator(r.scores.begin()), std::make_move_iterator(r.scores.end()));
+    ++rounds;
+    const int64_t have = static_cast<int64_t>(groups.size());
+    if (!ctx.cfg.dynamic_sampling || have >= B || rounds >= ctx.cfg.max_draw_rounds) break;
+    // Draw for the missing groups at the keep rate seen so far (at least the number missing, at most 4 B).
+    const double rate = std::max(0.05, static_cast<double>(have) / static_cast<double>(prompts.size()));
+    want = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((B - have) / rate)), B - have, 4 * B);
   }
-  auto adv = timer.time("advantages", [&] {
-    AdvantageResult a = compute_group_advantages(reward_matrix(scores, B, G), ctx.cfg.advantage);
-    if (ctx.cfg.signal == "verifier") mark_verifier_ties(a, correct_matrix(scores, B, G));
-    return a;
-  });
-  TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, prompts, completions, adv); });
+  if (ctx.cfg.dynamic_sampling && static_cast<int64_t>(groups.size()) > B) groups.resize(static_cast<size_t>(B));
+  AdvantageResult adv;
+  adv.advantages = at::cat(adv_parts, 0);
+  adv.zero_variance = at::cat(zero_parts, 0);
+  adv.n_zero_variance = adv.zero_variance.sum().item<int64_t>();
+
+  TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, prompts, completions, adv, groups); });
   UpdateStats update;
+  double logprob_diff = 0;
   if (batch.tokens.defined()) {
+    if (ctx.learner.config().loss.is_correction != "none") {
+      // The ratio's reference becomes the learner's own scores before the update; the rollout's log-probs enter as
+      // importance weights (the engine and the learner compute differently: kernels, dtype, batch shapes).
+      batch.rollout_logprobs = batch.old_logprobs;
+      batch.old_logprobs = timer.time("old_logprobs", [&] { return ctx.learner.score(batch); });
+      logprob_diff = ((batch.old_logprobs - batch.rollout_logprobs).abs() * batch.loss_mask).sum().item<double>() /
+                     std::max(1.0, batch.loss_mask.sum().item<double>());
+    }
     if (ctx.reference) {
       batch.ref_logprobs = timer.time("reference", [&] {
         return score_tokens(ctx.reference, batch, batch.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
       });
     }
-    update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });
+    for (int64_t pass = 0; pass < ctx.cfg.mu; ++pass) {
+      ctx.learner.set_step(step);  // every pass of a step at the step's learning rate
+      update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });
+    }
   } else {
     update.lr = ctx.learner.lr_at(ctx.learner.step());
     update.skipped = true;  // every group had equal rewards: nothing to learn from this batch
@@ -331,7 +415,12 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
 
   GrpoStepResult out;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  out.metrics = summarize(ctx, step, completions, scores, adv, update, timer, seconds);
+  out.metrics = summarize(step, completions, scores, adv, gen, update, timer, seconds);
+  out.metrics["draw_rounds"] = rounds;
+  out.metrics["prompts_drawn"] = static_cast<int64_t>(prompts.size());
+  out.metrics["groups_trained"] = static_cast<int64_t>(groups.size());
+  out.metrics["data_cursor"] = ctx.data_cursor;
+  if (ctx.learner.config().loss.is_correction != "none") out.metrics["logprob_diff"] = logprob_diff;
   out.samples = sample_records(ctx, step, prompts, completions, scores, adv.advantages);
   return out;
 }

@@ -28,6 +28,12 @@ struct GrpoConfig {
   AdvantageConfig advantage;
   int64_t samples_every = 10;       // steps between writing a group's completions to samples.jsonl (0 = never)
   bool stream_scoring = true;       // score completions as they finish, while the rest generate (the same scores)
+  bool dynamic_sampling = false;    // DAPO: replace groups without signal by drawing more prompts until B groups carry
+                                    // signal (or max_draw_rounds is reached); needs drop_zero_variance
+  int64_t max_draw_rounds = 4;      // generation rounds per step with dynamic sampling (the first included)
+  bool mask_truncated = false;      // completions cut at max_new_tokens take part in their group's advantages but
+                                    // carry no loss (DAPO's overlong filtering; the soft penalty is reward.overlong)
+  int64_t mu = 1;                   // optimisation passes over each rollout batch, all against the rollout's log-probs
   void validate() const;
 };
 
@@ -44,6 +50,7 @@ struct GrpoContext {
   policy::Transformer reference{nullptr};  // frozen initial policy for the KL term, or null
   int64_t micro_batch_tokens = 1024;
   at::Device device = at::kCPU;
+  int64_t data_cursor = 0;  // the next training draw; checkpointed (dynamic sampling draws a varying number per step)
 };
 
 struct GrpoStepResult {

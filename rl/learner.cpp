@@ -115,35 +115,54 @@ UpdateStats Learner::grpo_update(const TrainBatch& batch) { return update(batch,
 UpdateStats Learner::sft_update(const TrainBatch& batch) { return update(batch, Kind::sft); }
 
 struct Learner::Partial {
-  double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip = 0, ratio = 0, entropy = 0;
+  double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip = 0, clip_low = 0, clip_high = 0, ratio = 0, entropy = 0;
+  double is_weight = 0;
   int64_t loss_tokens = 0;
   std::exception_ptr error;
 };
 
-void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, const at::Tensor& weights,
+void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, const LossWeights& weights,
                          const std::vector<RowRange>& ranges, Kind kind, Partial& st) const {
   const int64_t N = b.tokens.size(0);
   const bool use_aux = cfg_.aux_loss_coef > 0 && replica->config.n_expert > 0;
-  LossConfig loss_cfg = cfg_.loss;
+  const LossConfig& loss_cfg = cfg_.loss;
   for (const RowRange& r : ranges) {
     const int64_t n = r.end - r.begin;
     // Forward and loss in the compute dtype; backward outside the autocast region, as torch.autocast advises.
     std::optional<policy::AutocastGuard> autocast;
     autocast.emplace(b.tokens.device(), cfg_.dtype);
     MaskedForward m = forward_masked(replica, b, r, b.temperature, /*with_entropy=*/true);
-    at::Tensor w = gather_rows(weights, r, m.index);
+    at::Tensor w = gather_rows(weights.loss, r, m.index);
     at::Tensor loss;
     if (kind == Kind::grpo) {
-      at::Tensor adv = b.advantages.narrow(0, r.begin, n).unsqueeze(1).expand({n, r.t_len - 1}).reshape({-1})
-                           .index_select(0, m.index);
-      at::Tensor ref = b.ref_logprobs.defined() ? gather_rows(b.ref_logprobs, r, m.index) : at::Tensor();
-      LossOutput lo = policy_loss(m.stats.logprobs, gather_rows(b.old_logprobs, r, m.index), adv, w, ref, loss_cfg);
+      LossInputs in;
+      in.logprobs = m.stats.logprobs;
+      in.old_logprobs = gather_rows(b.old_logprobs, r, m.index);
+      in.advantages = b.advantages.narrow(0, r.begin, n).unsqueeze(1).expand({n, r.t_len - 1}).reshape({-1})
+                          .index_select(0, m.index);
+      in.weights = w;
+      in.seq = at::div(m.index, r.t_len - 1, "floor");
+      in.n_seq = n;
+      if (b.ref_logprobs.defined()) in.ref_logprobs = gather_rows(b.ref_logprobs, r, m.index);
+      if (loss_cfg.is_correction != "none") {
+        GRPO_CHECK(b.rollout_logprobs.defined(), "rl.is_correction needs the rollout's log-probs in the batch");
+        in.is_weights = importance_weights(in.old_logprobs, gather_rows(b.rollout_logprobs, r, m.index), in.seq, n,
+                                           loss_cfg.is_correction, loss_cfg.is_cap);
+      }
+      if (loss_cfg.entropy_coef > 0) {
+        in.entropy = m.stats.entropy;
+        in.entropy_weights = gather_rows(weights.entropy, r, m.index);
+      }
+      LossOutput lo = policy_loss(in, loss_cfg);
       loss = lo.loss;
       const double share = static_cast<double>(m.index.size(0));
       st.pg_loss += lo.stats.pg_loss;
       st.clip += lo.stats.clip_fraction * share;
+      st.clip_low += lo.stats.clip_low_fraction * share;
+      st.clip_high += lo.stats.clip_high_fraction * share;
       st.ratio += lo.stats.ratio_mean * share;
       st.kl += lo.stats.kl * share;
+      st.is_weight += in.is_weights.defined() ? in.is_weights.sum().item<double>() : share;
     } else {
       loss = -(m.stats.logprobs * w).sum();
     }
@@ -158,7 +177,7 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
     loss.backward();
     st.loss += loss.item<double>();
     st.loss_tokens += m.index.size(0);
-    st.entropy += m.stats.entropy.sum().item<double>();
+    st.entropy += m.stats.entropy.detach().sum().item<double>();
   }
 }
 
@@ -182,8 +201,12 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   UpdateStats st;
   st.lr = lr_at(step_);
   // Token weights over the whole batch, so micro-batches add up to the batch's loss.
-  LossConfig sft_cfg;  // SFT: plain token mean
-  at::Tensor weights = aggregation_weights(b.loss_mask, kind == Kind::grpo ? cfg_.loss : sft_cfg);
+  LossWeights weights;
+  weights.loss = aggregation_weights(b.loss_mask, kind == Kind::grpo ? cfg_.loss.aggregation : LossAggregation::token_mean,
+                                     cfg_.loss.constant_norm);  // SFT: plain token mean
+  if (kind == Kind::grpo && cfg_.loss.entropy_coef > 0) {
+    weights.entropy = aggregation_weights(b.loss_mask, LossAggregation::token_mean);
+  }
 
   // Micro-batches dealt to the workers by padded tokens (largest share to the least loaded), so the
   // assignment, and with it the result, does not depend on thread timing.
@@ -222,6 +245,9 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
     st.aux_loss += p.aux_loss;
     st.kl += p.kl;
     st.clip_fraction += p.clip;
+    st.clip_low_fraction += p.clip_low;
+    st.clip_high_fraction += p.clip_high;
+    st.is_weight_mean += p.is_weight;
     st.ratio_mean += p.ratio;
     entropy_sum += p.entropy;
     st.loss_tokens += p.loss_tokens;
@@ -243,6 +269,9 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   const double tokens = std::max<int64_t>(1, st.loss_tokens);
   st.entropy = entropy_sum / tokens;
   st.clip_fraction /= tokens;
+  st.clip_low_fraction /= tokens;
+  st.clip_high_fraction /= tokens;
+  st.is_weight_mean /= tokens;
   st.ratio_mean /= tokens;
   st.kl /= tokens;
 
@@ -273,6 +302,10 @@ void Learner::load_optimizer(const std::string& path) {
     GRPO_FAIL("cannot load optimizer state from ", path, ": ", e.what_without_backtrace(),
               "; hint: the checkpoint may be from a different model");
   }
+}
+
+at::Tensor Learner::score(const TrainBatch& batch) {
+  return score_tokens(model_, batch, batch.temperature, cfg_.micro_batch_tokens, cfg_.dtype);
 }
 
 at::Tensor score_tokens(policy::Transformer& model, const TrainBatch& b, double temperature,

@@ -50,6 +50,9 @@ struct RowRange {
 
 struct TrainBatch {
   at::Tensor tokens, lengths, loss_mask, advantages, old_logprobs, ref_logprobs;
+  // With rl.is_correction: the rollout engine's log-probs, while old_logprobs are the learner's own scores of the
+  // same tokens before the update; the loss weighs each token by their importance weight.
+  at::Tensor rollout_logprobs;
   // One source of truth: the temperature old_logprobs were taken at (the rollout's), which the learner and the
   // reference model score at too, so a first update's ratio is 1. SFT batches keep 1.
   double temperature = 1.0;
@@ -57,6 +60,8 @@ struct TrainBatch {
 
 struct UpdateStats {
   double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip_fraction = 0, ratio_mean = 0, entropy = 0;
+  double clip_low_fraction = 0, clip_high_fraction = 0;  // r < 1 - lo with A < 0; r > 1 + hi with A > 0
+  double is_weight_mean = 0;  // mean rollout -> learner importance weight (1 when off)
   double grad_norm = 0, lr = 0, seconds = 0;
   int64_t tokens = 0;       // real tokens through the forward pass
   int64_t loss_tokens = 0;  // tokens carrying loss
@@ -79,13 +84,19 @@ class Learner {
   // Copies the model's weights into the replicas; call after changing the weights from outside.
   void sync_replicas();
   void load_optimizer(const std::string& path);
+  // The learner's own log-probs of the batch's masked tokens, now (no gradient): old_logprobs under is_correction.
+  at::Tensor score(const TrainBatch& batch);
+  const LearnerConfig& config() const { return cfg_; }
 
  private:
   enum class Kind { grpo, sft };
   struct Partial;  // one worker's share of the sums in UpdateStats
+  struct LossWeights {
+    at::Tensor loss, entropy;  // [N, T-1] per-token weights of the policy loss and of the entropy bonus
+  };
   UpdateStats update(const TrainBatch& batch, Kind kind);
   // Forward and backward over some micro-batches on one replica, gradients accumulating in its .grad.
-  void accumulate(policy::Transformer& replica, const TrainBatch& b, const at::Tensor& weights,
+  void accumulate(policy::Transformer& replica, const TrainBatch& b, const LossWeights& weights,
                   const std::vector<RowRange>& ranges, Kind kind, Partial& out) const;
 
   policy::Transformer model_;

@@ -288,6 +288,7 @@ struct Start {
   int64_t step = 0;
   std::optional<std::string> checkpoint;
   std::string init;  // where the weights first came from
+  int64_t data_cursor = -1;  // the checkpoint's next training draw (-1: not recorded)
 };
 
 template <typename Fallback>
@@ -302,6 +303,7 @@ Start resolve_start(const std::string& dir, const RunConfig& run, const at::Devi
     TrainerState st = read_trainer_state(*s.checkpoint);
     s.step = st.step;
     s.init = st.extra.value("init", std::string());
+    s.data_cursor = st.extra.value("data_cursor", int64_t{-1});
   } else {
     fallback(s);
   }
@@ -418,6 +420,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   GrpoContext ctx{cfg.grpo, sampling, cfg.reward, stream, *pol.tokenizer, engine, *pool, learner};
   ctx.micro_batch_tokens = cfg.learner.micro_batch_tokens;
   ctx.device = device;
+  ctx.data_cursor = start.data_cursor >= 0 ? start.data_cursor : start.step * cfg.grpo.prompts_per_step;
   if (cfg.learner.loss.kl_coef > 0) {
     GRPO_CHECK(!start.init.empty() && start.init.rfind("preset:", 0) != 0, "the KL term needs the initial "
                "checkpoint as reference, and this run does not record one");
@@ -461,7 +464,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
                   last_eval >= 0 ? str(" | eval ", std::to_string(last_eval).substr(0, 5)).c_str() : "");
     progress.update(done, text);
     if (due(done, cfg.run.save_every, cfg.grpo.steps) || interrupt_requested()) {
-      TrainerState st{"grpo", done, seed, {{"init", start.init}}};
+      TrainerState st{"grpo", done, seed, {{"init", start.init}, {"data_cursor", ctx.data_cursor}}};
       std::string path = save_checkpoint(dir, pol, &learner, st, cfg.run.keep_checkpoints);
       if (interrupt_requested()) {
         progress.finish();
