@@ -61,15 +61,16 @@ struct StepRig {
     c.dtype = dtype;
     return c;
   }
-  static LearnerConfig learner_config(at::ScalarType dtype) {
+  static LearnerConfig learner_config(at::ScalarType dtype, const LossConfig& loss) {
     LearnerConfig c;
     c.optim.lr = 1e-2;
     c.dtype = dtype;
+    c.loss = loss;
     return c;
   }
   // The model on its device; dtype is run.dtype's role: the rollout's weights and the learner's autocast.
-  StepRig(Setup& s, const GrpoConfig& g, at::ScalarType dtype = at::kFloat)
-      : engine(s.model, s.tok, engine_config(dtype)), learner(s.model, learner_config(dtype)), stream(*s.data, 3),
+  StepRig(Setup& s, const GrpoConfig& g, at::ScalarType dtype = at::kFloat, const LossConfig& loss = LossConfig())
+      : engine(s.model, s.tok, engine_config(dtype)), learner(s.model, learner_config(dtype, loss)), stream(*s.data, 3),
         ctx{g, sampling, s.mix, stream, *s.tok, engine, s.pool, learner} {
     ctx.device = s.model->embed_tokens->weight.device();
   }
@@ -230,6 +231,90 @@ TEST_CASE("grpo_step with rl.signal = verifier: groups that differ only by shapi
   GrpoConfig bad;
   bad.signal = "shaping";
   CHECK_THROWS_WITH(bad.validate(), Catch::Contains("rl.signal"));
+}
+
+TEST_CASE("grpo_step with dynamic sampling draws more prompts until B groups carry signal", "[cpu]") {
+  std::vector<nlohmann::json> m;
+  for (bool dynamic : {false, true}) {
+    Setup s;
+    GrpoConfig g = small_step(/*keep_all=*/false);
+    g.dynamic_sampling = dynamic;
+    g.max_draw_rounds = 6;
+    StepRig rig(s, g);
+    m.push_back(grpo_step(rig.ctx, 0).metrics);
+    m.back()["cursor_after"] = rig.ctx.data_cursor;
+    m.back()["second_cursor"] = (grpo_step(rig.ctx, 1), rig.ctx.data_cursor);
+  }
+  INFO(m[0].dump() << "\n" << m[1].dump());
+  // Without: one round of B = 4 prompts, the zero-variance groups simply left out.
+  REQUIRE(m[0]["zero_variance_groups"].get<int64_t>() > 0);
+  CHECK(m[0]["draw_rounds"] == 1);
+  CHECK(m[0]["groups_trained"].get<int64_t>() == 4 - m[0]["zero_variance_groups"].get<int64_t>());
+  CHECK(m[0]["cursor_after"] == 4);
+  CHECK(m[0]["second_cursor"] == 8);
+  // With: the first round is the same draw; more rounds until 4 groups carry signal, surplus dropped.
+  CHECK(m[1]["draw_rounds"].get<int64_t>() > 1);
+  CHECK(m[1]["groups_trained"] == 4);
+  CHECK(m[1]["prompts_drawn"].get<int64_t>() > 4);
+  CHECK(m[1]["cursor_after"] == m[1]["prompts_drawn"]);  // the stream continues where the extra draws stopped
+  CHECK(m[1]["learner_tokens"].get<int64_t>() > m[0]["learner_tokens"].get<int64_t>());
+  GrpoConfig bad = small_step(/*keep_all=*/true);
+  bad.dynamic_sampling = true;
+  CHECK_THROWS_WITH(bad.validate(), Catch::Contains("drop_zero_variance"));
+}
+
+TEST_CASE("grpo_step with mask_truncated: cut-off completions keep their rewards but carry no loss", "[cpu]") {
+  std::vector<nlohmann::json> m;
+  for (bool mask : {false, true}) {
+    Setup s;
+    GrpoConfig g = small_step();
+    g.mask_truncated = mask;
+    StepRig rig(s, g);
+    m.push_back(grpo_step(rig.ctx, 0).metrics);
+  }
+  INFO(m[0].dump() << "\n" << m[1].dump());
+  const double cut = m[0]["truncated_rate"].get<double>();
+  REQUIRE(cut > 0.0);
+  REQUIRE(cut < 1.0);
+  CHECK(m[1]["reward_mean"] == m[0]["reward_mean"]);  // the same samples and rewards
+  CHECK(m[1]["learner_tokens"].get<int64_t>() > 0);
+  CHECK(m[1]["learner_tokens"].get<int64_t>() < m[0]["learner_tokens"].get<int64_t>());
+}
+
+TEST_CASE("grpo_step with mu = 2: two optimiser passes over one rollout batch at the step's learning rate", "[cpu]") {
+  std::vector<at::Tensor> weights;
+  std::vector<nlohmann::json> m;
+  for (int64_t mu : {1, 2}) {
+    Setup s;
+    GrpoConfig g = small_step();
+    g.mu = mu;
+    StepRig rig(s, g);
+    m.push_back(grpo_step(rig.ctx, 0).metrics);
+    CHECK(rig.learner.step() == 1);
+    weights.push_back(s.model->embed_tokens->weight.clone());
+  }
+  INFO(m[0].dump() << "\n" << m[1].dump());
+  CHECK(m[0]["ratio_mean"].get<double>() == Approx(1.0).margin(1e-5));
+  // The second pass sees the first pass's update: its ratios moved away from 1.
+  CHECK(std::abs(m[1]["ratio_mean"].get<double>() - 1.0) > 1e-4);
+  CHECK_FALSE(at::allclose(weights[0], weights[1]));
+}
+
+TEST_CASE("grpo_step with is_correction in bf16: the learner's own log-probs are the ratio's base, the rollout's weigh it",
+          "[cpu]") {
+  Setup s;
+  GrpoConfig g = small_step();
+  LossConfig loss;
+  loss.is_correction = "token_truncate";
+  StepRig rig(s, g, at::kBFloat16, loss);
+  GrpoStepResult r = grpo_step(rig.ctx, 0);
+  INFO(r.metrics.dump());
+  // The bf16 rollout and the learner under autocast disagree a little; the importance weights carry that, and the
+  // first ratio is exactly the learner against itself.
+  CHECK(r.metrics["logprob_diff"].get<double>() > 1e-4);
+  CHECK(r.metrics["ratio_mean"].get<double>() == Approx(1.0).margin(1e-5));
+  CHECK(r.metrics["is_weight_mean"].get<double>() == Approx(1.0).margin(0.05));
+  CHECK(r.metrics["is_weight_mean"].get<double>() != 1.0);
 }
 
 TEST_CASE("evaluate: greedy accuracy, avg@k with its standard error, pass@k curve, maj@k, one record per completion",
