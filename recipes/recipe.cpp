@@ -109,6 +109,12 @@ void Recipe::bind() {
   s.add("rl.max_draw_rounds", &g.max_draw_rounds, "generation rounds per step with dynamic sampling, the first included");
   s.add("rl.mask_truncated", &g.mask_truncated, "completions cut at rollout.max_new_tokens carry no loss (DAPO overlong "
         "filtering; the soft penalty is the reward component overlong)");
+  s.add("rl.spike_factor", &g.guard.factor, "spike guard: skip an update whose grad norm or |loss| exceeds this many "
+        "times its running median; 0 = off (NaN/Inf are always skipped)");
+  s.add("rl.spike_window", &g.guard.window, "spike guard: accepted updates the medians are taken over");
+  s.add("rl.spike_warmup", &g.guard.warmup, "spike guard: accepted updates before it judges");
+  s.add("rl.spike_max_skips", &g.guard.max_skips, "spike guard: skipped updates in a row that roll back to the last "
+        "checkpoint saved before them; 0 = never");
   s.add("rl.mu", &g.mu, "optimisation passes over each rollout batch (PPO epochs), all against the rollout's log-probs");
   s.add("rl.samples_every", &g.samples_every, "steps between writing a group's completions to samples.jsonl");
   s.add("rl.stream_scoring", &g.stream_scoring, "score completions as they finish, overlapping the checks (the code "

@@ -2,7 +2,12 @@
 #include "rl/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cstdio>
@@ -53,6 +58,25 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& root)
   return out;
 }
 
+// Temporary directories of writers that died (kill -9, power loss): never a checkpoint, removed on the next save.
+void remove_stale_temporaries(const fs::path& root) {
+  for (const auto& e : fs::directory_iterator(root)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(".tmp-", 0) != 0 && name.rfind(".old-", 0) != 0) continue;
+    const auto dash = name.rfind('-');
+    long pid = 0;
+    try {
+      pid = std::stol(name.substr(dash + 1));
+    } catch (const std::exception&) {
+      continue;
+    }
+    if (pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::error_code ec;
+      fs::remove_all(e.path(), ec);
+    }
+  }
+}
+
 }  // namespace
 
 std::string save_checkpoint(const std::string& run_dir, const policy::Policy& policy, const Learner* learner,
@@ -60,6 +84,7 @@ std::string save_checkpoint(const std::string& run_dir, const policy::Policy& po
   const fs::path root = fs::path(run_dir) / "checkpoints";
   fs::create_directories(root);
   const fs::path final_dir = root / step_name(state.step);
+  remove_stale_temporaries(root);
   const fs::path tmp = root / (".tmp-" + step_name(state.step) + "-" + std::to_string(::getpid()));
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -73,12 +98,12 @@ std::string save_checkpoint(const std::string& run_dir, const policy::Policy& po
   }
   for (const auto& e : fs::directory_iterator(tmp)) fsync_path(e.path());
   fsync_path(tmp);
-  // Replace an existing checkpoint of the same step (a re-run) only after the new one is complete.
+  // Replace an existing checkpoint of the same step (a re-run) only after the new one is complete, in one atomic
+  // exchange: at every instant one complete step_N exists.
   if (fs::exists(final_dir)) {
-    const fs::path old = root / (".old-" + step_name(state.step) + "-" + std::to_string(::getpid()));
-    fs::rename(final_dir, old);
-    fs::rename(tmp, final_dir);
-    fs::remove_all(old);
+    GRPO_CHECK(::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) == 0,
+               "cannot replace ", final_dir.string(), ": ", std::strerror(errno));
+    fs::remove_all(tmp);  // now the old one
   } else {
     fs::rename(tmp, final_dir);
   }
@@ -90,10 +115,12 @@ std::string save_checkpoint(const std::string& run_dir, const policy::Policy& po
   return final_dir.string();
 }
 
-std::optional<std::string> latest_checkpoint(const std::string& run_dir) {
+std::optional<std::string> latest_checkpoint(const std::string& run_dir, int64_t max_step) {
   auto all = list_checkpoints(fs::path(run_dir) / "checkpoints");
-  if (all.empty()) return std::nullopt;
-  return all.back().second.string();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (it->first <= max_step) return it->second.string();
+  }
+  return std::nullopt;
 }
 
 TrainerState read_trainer_state(const std::string& checkpoint_dir) {

@@ -4,6 +4,7 @@
 // never leaves a half-written checkpoint under a real name.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -27,8 +28,8 @@ struct TrainerState {
 std::string save_checkpoint(const std::string& run_dir, const policy::Policy& policy, const Learner* learner,
                             const TrainerState& state, int64_t keep_last);
 
-// The complete checkpoint with the highest step under <run>/checkpoints, if any.
-std::optional<std::string> latest_checkpoint(const std::string& run_dir);
+// The complete checkpoint with the highest step (at most max_step) under <run>/checkpoints, if any.
+std::optional<std::string> latest_checkpoint(const std::string& run_dir, int64_t max_step = INT64_MAX);
 TrainerState read_trainer_state(const std::string& checkpoint_dir);
 
 }  // namespace grpo::rl

@@ -26,6 +26,7 @@ void GrpoConfig::validate() const {
   GRPO_CHECK(!dynamic_sampling || drop_zero_variance, "rl.dynamic_sampling needs rl.drop_zero_variance = true");
   GRPO_CHECK(max_draw_rounds >= 1, "rl.max_draw_rounds must be >= 1, got ", max_draw_rounds);
   GRPO_CHECK(mu >= 1, "rl.mu must be >= 1, got ", mu);
+  guard.validate();
 }
 
 namespace {
@@ -420,6 +421,12 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   out.metrics["prompts_drawn"] = static_cast<int64_t>(prompts.size());
   out.metrics["groups_trained"] = static_cast<int64_t>(groups.size());
   out.metrics["data_cursor"] = ctx.data_cursor;
+  if (!update.skip_reason.empty()) {
+    out.metrics["skip_reason"] = update.skip_reason;
+    std::vector<int64_t> ids;
+    for (int64_t g : groups) ids.push_back(prompts[static_cast<size_t>(g)].id);
+    out.metrics["skipped_prompt_ids"] = ids;  // the batch's prompts, to find what set it off
+  }
   if (ctx.learner.config().loss.is_correction != "none") out.metrics["logprob_diff"] = logprob_diff;
   out.samples = sample_records(ctx, step, prompts, completions, scores, adv.advantages);
   return out;

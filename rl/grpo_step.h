@@ -33,6 +33,7 @@ struct GrpoConfig {
   int64_t max_draw_rounds = 4;      // generation rounds per step with dynamic sampling (the first included)
   bool mask_truncated = false;      // completions cut at max_new_tokens take part in their group's advantages but
                                     // carry no loss (DAPO's overlong filtering; the soft penalty is reward.overlong)
+  SpikeGuardConfig guard;           // rl.spike_*: the learner's spike guard and the trainer's rollback
   int64_t mu = 1;                   // optimisation passes over each rollout batch, all against the rollout's log-probs
   void validate() const;
 };

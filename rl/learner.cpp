@@ -93,6 +93,10 @@ Learner::Learner(policy::Transformer model, LearnerConfig cfg) : model_(std::mov
     replicas_.push_back(r);
   }
   sync_replicas();
+  reset_optimizer();
+}
+
+void Learner::reset_optimizer() {
   optimizer_ = std::make_unique<torch::optim::AdamW>(
       model_->parameters(), torch::optim::AdamWOptions(cfg_.optim.lr)
                                 .betas({cfg_.optim.beta1, cfg_.optim.beta2})
@@ -277,11 +281,18 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
 
   double norm = torch::nn::utils::clip_grad_norm_(params, cfg_.optim.grad_clip > 0 ? cfg_.optim.grad_clip : 1e30);
   st.grad_norm = norm;
-  if (!std::isfinite(norm)) {
-    // NOTE: a non-finite gradient would poison AdamW's moments for good; skip the step instead.
+  // NOTE: a non-finite gradient would poison AdamW's moments for good; such a step, or a spike, is skipped.
+  if (kind == Kind::grpo && guard_ != nullptr) {
+    st.skip_reason = guard_->judge(st.loss, norm);
+  } else if (!std::isfinite(norm) || !std::isfinite(st.loss)) {
+    st.skip_reason = std::isfinite(norm) ? "loss is not finite" : "grad norm is not finite";
+  }
+  if (!st.skip_reason.empty()) {
     st.skipped = true;
     optimizer_->zero_grad();
+    if (kind == Kind::grpo && guard_ != nullptr) guard_->reject(step_);
   } else {
+    if (kind == Kind::grpo && guard_ != nullptr) guard_->accept(st.loss, norm);
     for (auto& group : optimizer_->param_groups()) {
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(st.lr);
     }

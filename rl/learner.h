@@ -9,6 +9,7 @@
 
 #include "policy/transformer.h"
 #include "rl/loss.h"
+#include "rl/spike_guard.h"
 
 namespace torch::optim {
 class AdamW;
@@ -65,7 +66,8 @@ struct UpdateStats {
   double grad_norm = 0, lr = 0, seconds = 0;
   int64_t tokens = 0;       // real tokens through the forward pass
   int64_t loss_tokens = 0;  // tokens carrying loss
-  bool skipped = false;     // non-finite gradient: no update was applied
+  bool skipped = false;     // no update was applied: a non-finite loss or gradient, or the spike guard
+  std::string skip_reason;
 };
 
 class Learner {
@@ -87,6 +89,10 @@ class Learner {
   // The learner's own log-probs of the batch's masked tokens, now (no gradient): old_logprobs under is_correction.
   at::Tensor score(const TrainBatch& batch);
   const LearnerConfig& config() const { return cfg_; }
+  // Judges every GRPO update before it is applied (not SFT's); null = only non-finite values are refused.
+  void set_spike_guard(SpikeGuard* guard) { guard_ = guard; }
+  // A fresh optimiser (AdamW moments zero): a rollback with no checkpoint to return to.
+  void reset_optimizer();
 
  private:
   enum class Kind { grpo, sft };
@@ -103,6 +109,7 @@ class Learner {
   std::vector<policy::Transformer> replicas_;  // workers 1..n-1; worker 0 uses model_
   LearnerConfig cfg_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  SpikeGuard* guard_ = nullptr;
   int64_t step_ = 0;
 };
 

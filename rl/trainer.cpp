@@ -394,6 +394,24 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
   return 0;
 }
 
+// After a streak of skipped updates: the weights and optimiser state of the newest checkpoint saved before the streak
+// began (else the initial weights with a fresh optimiser), into the learner and the rollout. Returns where from.
+std::string roll_back(const std::string& dir, const std::string& init, const SpikeGuard& guard, policy::Policy& pol,
+                      Learner& learner, rollout::RolloutEngine& engine, const at::Device& device, int64_t done) {
+  std::optional<std::string> ck = latest_checkpoint(dir, guard.streak_start());
+  const std::string from = ck ? *ck : init;
+  policy::Policy good = policy::load_policy(from, device);
+  policy::copy_weights(good.model, pol.model);
+  if (ck) {
+    learner.load_optimizer(*ck + "/optimizer.pt");
+  } else {
+    learner.reset_optimizer();
+  }
+  learner.sync_replicas();
+  engine.sync_weights(done);
+  return from;
+}
+
 int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device) {
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   Start start = resolve_start(dir, cfg.run, device, [&](Start& s) {
@@ -421,6 +439,9 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   ctx.micro_batch_tokens = cfg.learner.micro_batch_tokens;
   ctx.device = device;
   ctx.data_cursor = start.data_cursor >= 0 ? start.data_cursor : start.step * cfg.grpo.prompts_per_step;
+  SpikeGuard guard(cfg.grpo.guard);
+  if (start.checkpoint) guard.load(read_trainer_state(*start.checkpoint).extra.value("spike_guard", nlohmann::json()));
+  learner.set_spike_guard(&guard);
   if (cfg.learner.loss.kl_coef > 0) {
     GRPO_CHECK(!start.init.empty() && start.init.rfind("preset:", 0) != 0, "the KL term needs the initial "
                "checkpoint as reference, and this run does not record one");
@@ -453,6 +474,18 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
       evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", done, r.metrics, log);
       last_eval = r.metrics["eval_accuracy"].get<double>();
     }
+    if (r.metrics.contains("skip_reason")) {
+      progress.finish();
+      log(str("step ", done, ": update skipped: ", r.metrics["skip_reason"].get<std::string>(), "; prompts ",
+              r.metrics["skipped_prompt_ids"].dump()));
+    }
+    if (guard.rollback_due()) {
+      progress.finish();
+      r.metrics["rolled_back_to"] = roll_back(dir, start.init, guard, pol, learner, engine, device, done);
+      log(str("step ", done, ": ", guard.config().max_skips, " updates skipped in a row; rolled back to ",
+              r.metrics["rolled_back_to"].get<std::string>(), ", continuing with the next data"));
+      guard.rolled_back();
+    }
     metrics.write(r.metrics);
     for (const auto& s : r.samples) samples.write(s);
     char text[200];
@@ -464,7 +497,8 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
                   last_eval >= 0 ? str(" | eval ", std::to_string(last_eval).substr(0, 5)).c_str() : "");
     progress.update(done, text);
     if (due(done, cfg.run.save_every, cfg.grpo.steps) || interrupt_requested()) {
-      TrainerState st{"grpo", done, seed, {{"init", start.init}, {"data_cursor", ctx.data_cursor}}};
+      TrainerState st{"grpo", done, seed,
+                      {{"init", start.init}, {"data_cursor", ctx.data_cursor}, {"spike_guard", guard.to_json()}}};
       std::string path = save_checkpoint(dir, pol, &learner, st, cfg.run.keep_checkpoints);
       if (interrupt_requested()) {
         progress.finish();
