@@ -23,6 +23,7 @@
 #include "rl/checkpoint.h"
 #include "rl/interrupt.h"
 #include "rl/metrics.h"
+#include "rl/tensorboard.h"
 
 namespace grpo::rl {
 
@@ -339,6 +340,8 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
   auto pool = make_pool(cfg);
   data::TaskData::Stream stream(data, stream_seed(cfg, "sft"));
   JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
+  std::optional<TensorBoardWriter> tensorboard;
+  if (cfg.run.tensorboard) tensorboard.emplace(dir);
   log(str("sft: ", data.train_size(), " training prompts; model ", pol.config.n_params(), " parameters (",
           pol.config.n_active_params(), " active); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
           "; seed ", seed));
@@ -375,6 +378,7 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
       evaluate_during_training(engine, *pool, cfg, data, seed, "sft", done, m, log);
     }
     metrics.write(m);
+    if (tensorboard) tensorboard->write(m);
     char text[128];
     std::snprintf(text, sizeof(text), "loss %.4f | %s tok/s", up.loss,
                   format_count(up.tokens / std::max(1e-9, up.seconds)).c_str());
@@ -451,6 +455,8 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   }
   JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
   JsonlWriter samples(dir + "/samples.jsonl", start.checkpoint ? start.step : -1);
+  std::optional<TensorBoardWriter> tensorboard;
+  if (cfg.run.tensorboard) tensorboard.emplace(dir);
   log(str("grpo: ", data.train_size(), " training prompts; B=", cfg.grpo.prompts_per_step, " G=", cfg.grpo.group_size,
           " lr=", cfg.learner.optim.lr, "; reward ", nlohmann::json(cfg.reward.weights).dump(), " (accuracy: ",
           cfg.reward.resolved_verifier(), "); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
@@ -462,6 +468,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
     evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", 0, m, log);
     last_eval = m["eval_accuracy"].get<double>();
     metrics.write(m);
+    if (tensorboard) tensorboard->write(m);
   }
   install_interrupt_handler();
   ProgressLine progress("grpo", cfg.grpo.steps, start.step);
@@ -487,6 +494,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
       guard.rolled_back();
     }
     metrics.write(r.metrics);
+    if (tensorboard) tensorboard->write(r.metrics);
     for (const auto& s : r.samples) samples.write(s);
     char text[200];
     std::snprintf(text, sizeof(text), "reward %.3f acc %.3f | gen %s tok/s | learn %s tok/s | %.2f s/step%s",

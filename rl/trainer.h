@@ -32,6 +32,7 @@ struct RunConfig {
   int64_t keep_checkpoints = 2;                 // newest step_* directories kept (0 = all)
   int64_t pool_threads = 2;                     // reward scoring threads
   bool allow_config_change = false;             // resume may continue with a changed recipe
+  bool tensorboard = true;                      // TensorBoard event files beside metrics.jsonl
   void validate() const;
 };
 
