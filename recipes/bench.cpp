@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 
 #include "kernels/check.h"
 #include "policy/device.h"
+#include "policy/logprobs.h"
 #include "policy/tokenizer/tokenizer_files.h"
 #include "policy/weights.h"
 #include "recipes/cli_args.h"
@@ -30,6 +32,7 @@ namespace {
 const char* kUsage =
     "usage: grpo bench decode --model DIR [--device D] [--dtype T] [--sequences S] [--samples G] [--prompt-len P]\n"
     "                         [--new-tokens N] [--threads N] [--block-size B] [--no-share-prefix]\n"
+    "       grpo bench logprobs [--tokens M] [--hidden C] [--vocab V] [--naive] [--device D]\n"
     "       grpo bench learner --model DIR [--device D] [--dtype T] [--micro-batch-tokens M] [--seq-len L]\n"
     "                          [--micro-batches K] [--steps N]\n";
 const char* kDetails =
@@ -43,6 +46,10 @@ const char* kDetails =
     "  --threads N: CPU workers as in training (default every core); --no-share-prefix: each sample prefills its own\n"
     "  copy of the prompt; the KV bytes held at the peak are reported.\n"
     "  --device cpu|cuda|cuda:N (default cpu), --dtype auto|float32|bfloat16 as run.dtype (default auto).\n"
+    "logprobs: the LM head's per-token log-probs and entropies of M random rows (C wide) over a V-word vocabulary,\n"
+    "  forward and backward through both, chunked (as the learner does) or --naive (autograd over full [M, V]\n"
+    "  logits): seconds and the peak memory above the inputs (CPU: peak resident set; CUDA: the caching allocator).\n"
+    "  Defaults M = 2048, C = 896, V = 151936 (Qwen2.5-0.5B's head). Run each path in its own process.\n"
     "Output: one JSON line on stdout; a summary on stderr.\n";
 
 int64_t weight_bytes(const policy::Transformer& m) {
@@ -208,6 +215,59 @@ int bench_learner(const Args& a) {
   return 0;
 }
 
+// Resident set now and its peak, in MiB (Linux /proc/self/status).
+std::pair<double, double> rss_now_and_peak_mib() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  double now = 0, peak = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) now = std::stod(line.substr(6)) / 1024;
+    if (line.rfind("VmHWM:", 0) == 0) peak = std::stod(line.substr(6)) / 1024;
+  }
+  return {now, peak};
+}
+
+int bench_logprobs(const Args& a) {
+  const int64_t M = a.get_count("--tokens", 2048, "bench"), C = a.get_count("--hidden", 896, "bench");
+  const int64_t V = a.get_count("--vocab", 151936, "bench");
+  const bool naive = a.has("--naive");
+  at::Device device = at::kCPU;
+  try {
+    device = at::Device(a.get("--device", "cpu"));
+  } catch (const c10::Error&) {
+    GRPO_FAIL("grpo bench: --device '", a.get("--device"), "' is not a device; use cpu, cuda or cuda:N");
+  }
+  GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "grpo bench: --device ", device, " but this LibTorch sees no CUDA device");
+  at::manual_seed(1);
+  auto opt = at::TensorOptions().dtype(at::kFloat).device(device);
+  at::Tensor h = at::randn({M, C}, opt).requires_grad_(true);
+  at::Tensor w = (at::randn({V, C}, opt) * 0.02).requires_grad_(true);
+  at::Tensor tgt = at::randint(V, {M}, opt.dtype(at::kLong));
+  at::Tensor gl = at::randn({M}, opt), ge = at::randn({M}, opt) * 0.01;
+  // The gradients' buffers exist before the measurement: both paths must produce them.
+  h.mutable_grad() = at::zeros_like(h);
+  w.mutable_grad() = at::zeros_like(w);
+  at::matmul(h.detach().narrow(0, 0, std::min<int64_t>(M, 8)), w.detach().t());  // BLAS buffers before the baseline
+  reset_peak_memory(device);
+  const double base = rss_now_and_peak_mib().first;
+  auto t0 = std::chrono::steady_clock::now();
+  policy::TokenStats s = naive ? policy::token_logprobs_naive(h, w, tgt, 1.0, true)
+                               : policy::token_logprobs(h, w, tgt, 1.0, true);
+  ((s.logprobs * gl).sum() + (s.entropy * ge).sum()).backward();
+  const double checksum = h.grad().abs().sum().item<double>() + w.grad().abs().sum().item<double>();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double peak = device.is_cuda() ? peak_memory_mb(device) : rss_now_and_peak_mib().second - base;
+  nlohmann::json j = {{"bench", "logprobs"}, {"path", naive ? "naive" : "chunked"}, {"device", device.str()},
+                      {"tokens", M}, {"hidden", C}, {"vocab", V}, {"seconds", seconds},
+                      {"peak_mib_above_inputs", peak}, {"logits_mib", static_cast<double>(M * V * 4) / (1 << 20)},
+                      {"grad_checksum", checksum}};
+  std::printf("%s\n", j.dump().c_str());
+  std::fprintf(stderr, "bench logprobs: %s, %lld tokens x %lld vocab: %.2f s, peak %.0f MiB above the inputs (one [M, V] "
+               "float32 logits tensor: %.0f MiB)\n", naive ? "naive" : "chunked", static_cast<long long>(M),
+               static_cast<long long>(V), seconds, peak, static_cast<double>(M * V * 4) / (1 << 20));
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
@@ -217,7 +277,12 @@ int run_bench(int argc, char** argv) {
     std::printf("%s\n%s", kUsage, kDetails);
     return 0;
   }
-  GRPO_CHECK(what == "decode" || what == "learner", "grpo bench: unknown benchmark '", what, "'; usage:\n", kUsage);
+  GRPO_CHECK(what == "decode" || what == "learner" || what == "logprobs", "grpo bench: unknown benchmark '", what,
+             "'; usage:\n", kUsage);
+  if (what == "logprobs") {
+    return bench_logprobs(parse_args(argc - 1, argv + 1, "bench", {"--tokens", "--hidden", "--vocab", "--device"},
+                                     {"--naive"}, kUsage, kDetails));
+  }
   const std::vector<std::string> flags =
       what == "decode" ? std::vector<std::string>{"--model", "--device", "--dtype", "--sequences", "--samples",
                                                   "--prompt-len", "--new-tokens", "--threads", "--block-size",
