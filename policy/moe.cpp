@@ -28,7 +28,8 @@ MoEImpl::MoEImpl(const ModelConfig& c, const at::TensorOptions& opts) : cfg(c) {
   }
 }
 
-std::pair<at::Tensor, at::Tensor> MoEImpl::route(const at::Tensor& logits, at::ScalarType dtype) const {
+std::pair<at::Tensor, at::Tensor> MoEImpl::route(const at::Tensor& logits, at::ScalarType dtype,
+                                                 const at::Tensor& forced) const {
   const int64_t T = logits.size(0), E = cfg.n_expert, K = cfg.n_expert_used;
   at::Tensor scores = cfg.router_score == RouterScore::Sigmoid ? logits.to(at::kFloat).sigmoid()
                                                                : at::softmax(logits, -1, at::kFloat);
@@ -49,8 +50,16 @@ std::pair<at::Tensor, at::Tensor> MoEImpl::route(const at::Tensor& logits, at::S
                                                          : -std::numeric_limits<float>::infinity());
   }
   at::Tensor idx = std::get<1>(choice.topk(K, -1));
+  at::Tensor weight_src = cfg.topk_method == TopkMethod::GroupMax ? choice : scores;
+  if (forced.defined()) {
+    GRPO_CHECK(forced.dim() == 2 && forced.size(0) == T && forced.size(1) == K, "routing replay: forced routes must "
+               "be [", T, ", ", K, "], got ", forced.sizes());
+    at::Tensor f = forced.to(idx.device(), at::kLong);
+    idx = at::where(f >= 0, f, idx);
+    weight_src = scores;  // a replayed expert may lie outside this router's kept groups
+  }
   // The weights come from the unbiased scores (noaux_tc's bias only steers the selection).
-  at::Tensor w = (cfg.topk_method == TopkMethod::GroupMax ? choice : scores).gather(1, idx);
+  at::Tensor w = weight_src.gather(1, idx);
   if (cfg.norm_topk_prob) {
     w = cfg.router_score == RouterScore::Sigmoid ? w / (w.sum(-1, true) + 1e-20) : w / w.sum(-1, true);
   }
@@ -66,7 +75,7 @@ void MoEImpl::update_router_bias(const at::Tensor& load, double rate) {
   score_bias.add_(at::sign(l.mean() - l) * rate);
 }
 
-MoEOutput MoEImpl::forward(const at::Tensor& x) const {
+MoEOutput MoEImpl::forward(const at::Tensor& x, const at::Tensor& forced) const {
   const int64_t T = x.size(0), K = cfg.n_expert_used, n_expert = cfg.n_expert;
   // Router math in fp32 (HF computes the DeepSeek router's linear in fp32 as well).
   at::Tensor logits;  // [T,E]
@@ -76,7 +85,14 @@ MoEOutput MoEImpl::forward(const at::Tensor& x) const {
   } else {
     logits = gate->forward(x);
   }
-  auto [top_w, top_i] = route(logits, x.scalar_type());
+  auto [top_w, top_i] = route(logits, x.scalar_type(), forced);
+  int64_t mismatch = 0;
+  if (forced.defined()) {
+    at::NoGradGuard no_grad;
+    at::Tensor own = std::get<0>(std::get<1>(route(logits.detach(), x.scalar_type())).sort(1));
+    at::Tensor used = std::get<0>(top_i.sort(1));
+    mismatch = (own != used).any(1).sum().item<int64_t>();
+  }
 
   // Group the T*K (token, expert) pairs by expert: a stable sort keeps tokens in order inside each expert.
   at::Tensor flat_expert = top_i.reshape({-1});
@@ -101,7 +117,7 @@ MoEOutput MoEImpl::forward(const at::Tensor& x) const {
   }
   GRPO_CHECK(offset == T * K, "MoE routed ", offset, " of ", T * K, " token slots");
   if (shared_experts) y = y + shared_experts->forward(x);
-  return {y, logits, counts, top_i};
+  return {y, logits, counts, top_i, mismatch};
 }
 
 at::Tensor load_balancing_loss(const std::vector<at::Tensor>& router_logits, int64_t n_expert_used,

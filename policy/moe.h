@@ -18,14 +18,19 @@ struct MoEOutput {
   at::Tensor router_logits;  // [T, E], pre-softmax (for the load-balancing loss)
   at::Tensor expert_counts;  // [E] int64 on CPU: tokens routed to each expert (counting all K choices)
   at::Tensor experts;        // [T, K] int64: the experts each token was routed to
+  int64_t replay_mismatch = 0;  // with forced routes: tokens whose own top-k set differs from the forced one
 };
 
 struct MoEImpl : torch::nn::Module {
   explicit MoEImpl(const ModelConfig& cfg, const at::TensorOptions& opts = {});
-  MoEOutput forward(const at::Tensor& x) const;  // x: [T, C]
+  // x: [T, C]. forced (routing replay): [T, K] int64 expert ids to use instead of the router's choice, a row of -1
+  // where the router chooses; the weights are the router's scores at the forced experts, normalised as usual, so the
+  // router still gets its gradient.
+  MoEOutput forward(const at::Tensor& x, const at::Tensor& forced = at::Tensor()) const;
 
   // Routing weights [T, K] (in x's dtype) and expert ids [T, K] from router logits [T, E].
-  std::pair<at::Tensor, at::Tensor> route(const at::Tensor& logits, at::ScalarType dtype) const;
+  std::pair<at::Tensor, at::Tensor> route(const at::Tensor& logits, at::ScalarType dtype,
+                                          const at::Tensor& forced = at::Tensor()) const;
 
   // DeepSeek-V3's auxiliary-loss-free balancing (Wang et al. 2024): bias += rate * sign(mean load - load), with
   // `load` the tokens routed to each expert ([E], any device). Only for routers with a score bias.

@@ -59,11 +59,13 @@ void TransformerImpl::set_output_vocab(int64_t n) {
   output_vocab_ = n;
 }
 
-at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out) {
+at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out,
+                                         const at::Tensor& forced) {
   if (!layer.moe) return layer.dense->forward(x);
   auto shape = x.sizes().vec();
-  MoEOutput m = layer.moe->forward(x.reshape({-1, shape.back()}));
+  MoEOutput m = layer.moe->forward(x.reshape({-1, shape.back()}), forced);
   if (out != nullptr) {
+    out->replay_mismatch += m.replay_mismatch;
     out->router_logits.push_back(m.router_logits);
     out->expert_counts.push_back(m.expert_counts);
     out->routes.push_back(m.experts);
@@ -71,15 +73,22 @@ at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tens
   return m.y.view(shape);
 }
 
-ForwardOutput TransformerImpl::forward(const at::Tensor& tokens) {
+ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const std::vector<at::Tensor>* forced_routes) {
   GRPO_CHECK(tokens.dim() == 2, "forward expects tokens [N, T], got ", tokens.dim(), " dims");
   const int64_t T = tokens.size(1);
   RopeAngles angles = rope_angles(at::arange(T, tokens.options()), rope);
   ForwardOutput out;
   at::Tensor h = embed_tokens->forward(tokens);
+  size_t moe_index = 0;
   for (auto& layer : layers) {
     h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), angles);
-    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out);
+    at::Tensor forced;
+    if (forced_routes != nullptr && layer->moe) {
+      GRPO_CHECK(moe_index < forced_routes->size(), "routing replay: routes for ", forced_routes->size(),
+                 " MoE layers, the model has more");
+      forced = (*forced_routes)[moe_index++];
+    }
+    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out, forced);
   }
   out.hidden = norm->forward(h);
   return out;

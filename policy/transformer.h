@@ -28,6 +28,7 @@ struct ForwardOutput {
   std::vector<at::Tensor> router_logits;     // per MoE layer, [N*T, E]
   std::vector<at::Tensor> expert_counts;     // per MoE layer, [E] int64 (CPU)
   std::vector<at::Tensor> routes;            // per MoE layer, [N*T, K] int64: the experts chosen
+  int64_t replay_mismatch = 0;               // routing replay: token-layers where the router would have chosen otherwise
 };
 
 struct TransformerImpl : torch::nn::Module {
@@ -36,8 +37,9 @@ struct TransformerImpl : torch::nn::Module {
   // the CPU, or at::kMeta for the names and shapes without allocating anything (init_weights must then be false).
   TransformerImpl(const ModelConfig& cfg, uint64_t seed, bool init_weights = true, at::Device device = at::kCPU);
 
-  // Training: tokens [N, T] int64, right-padded. Positions are 0..T-1 for every row.
-  ForwardOutput forward(const at::Tensor& tokens);
+  // Training: tokens [N, T] int64, right-padded. Positions are 0..T-1 for every row. forced_routes (routing replay):
+  // per MoE layer [N*T, K] int64 experts to use (-1: the router chooses), e.g. those the rollout chose.
+  ForwardOutput forward(const at::Tensor& tokens, const std::vector<at::Tensor>* forced_routes = nullptr);
   // Generation over a paged K/V cache: tokens [R, n] int64 at positions q_pos [R, n] (each row's new tokens, right-
   // padded), their K/V written into view's blocks; returns the hidden states [R, n, C] after the final norm. Prefill
   // (n = the prompt), chunked prefill and decode (n = 1) are all this call. `routes`, if given, gets each MoE layer's
@@ -64,7 +66,8 @@ struct TransformerImpl : torch::nn::Module {
 
  private:
   int64_t output_vocab_ = 0;  // 0 = config.n_vocab
-  at::Tensor feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out);
+  at::Tensor feed_forward(DecoderLayerImpl& layer, const at::Tensor& x, ForwardOutput* out,
+                          const at::Tensor& forced = at::Tensor());
 };
 TORCH_MODULE(Transformer);
 

@@ -116,6 +116,9 @@ void Recipe::bind() {
   s.add("rl.spike_warmup", &g.guard.warmup, "spike guard: accepted updates before it judges");
   s.add("rl.spike_max_skips", &g.guard.max_skips, "spike guard: skipped updates in a row that roll back to the last "
         "checkpoint saved before them; 0 = never");
+  s.add("rl.routing_replay", &g.routing_replay, "MoE: the learner uses the experts the rollout chose for each token");
+  s.add("rl.router_bias_rate", &g.router_bias_rate, "DeepSeek-V3 auxiliary-loss-free balancing: the router bias moves by "
+        "this per step against the expert load (0 = off; DeepSeek-V3: 0.001)");
   s.add("rl.mu", &g.mu, "optimisation passes over each rollout batch (PPO epochs), all against the rollout's log-probs");
   s.add("rl.samples_every", &g.samples_every, "steps between writing a group's completions to samples.jsonl");
   s.add("rl.stream_scoring", &g.stream_scoring, "score completions as they finish, overlapping the checks (the code "

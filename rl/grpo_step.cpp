@@ -27,6 +27,7 @@ void GrpoConfig::validate() const {
   GRPO_CHECK(max_draw_rounds >= 1, "rl.max_draw_rounds must be >= 1, got ", max_draw_rounds);
   GRPO_CHECK(mu >= 1, "rl.mu must be >= 1, got ", mu);
   guard.validate();
+  GRPO_CHECK(router_bias_rate >= 0, "rl.router_bias_rate must be >= 0, got ", router_bias_rate);
 }
 
 namespace {
@@ -89,11 +90,14 @@ TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& pro
     for (int64_t j = 0; j < G; ++j) {
       const size_t i = static_cast<size_t>(group * G + j);
       if (ctx.cfg.mask_truncated && completions[i].finish_reason == rollout::FinishReason::length) continue;
-      parts.push_back({&prompts[group].token_ids, &completions[i].token_ids, &completions[i].logprobs, a[i]});
+      parts.push_back({&prompts[group].token_ids, &completions[i].token_ids, &completions[i].logprobs, a[i],
+                       ctx.cfg.routing_replay ? &completions[i].routing : nullptr});
     }
   }
   if (parts.empty()) return {};
   TrainBatch b = pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
+  GRPO_CHECK(!ctx.cfg.routing_replay || b.routes.defined(), "rl.routing_replay: the completions carry no routing; "
+             "hint: the model has no MoE layers, or the engine was not asked to record it (rollout record_routing)");
   b.temperature = completions.front().logprob_temperature;
   for (const auto& c : completions) {
     GRPO_CHECK(c.logprob_temperature == b.temperature, "a batch mixes log-probs taken at temperatures ",
@@ -408,6 +412,9 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
       ctx.learner.set_step(step);  // every pass of a step at the step's learning rate
       update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });
     }
+    if (ctx.cfg.router_bias_rate > 0 && !update.expert_load.empty()) {
+      ctx.learner.update_router_bias(update.expert_load, ctx.cfg.router_bias_rate);
+    }
   } else {
     update.lr = ctx.learner.lr_at(ctx.learner.step());
     update.skipped = true;  // every group had equal rewards: nothing to learn from this batch
@@ -428,6 +435,13 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
     out.metrics["skipped_prompt_ids"] = ids;  // the batch's prompts, to find what set it off
   }
   if (ctx.learner.config().loss.is_correction != "none") out.metrics["logprob_diff"] = logprob_diff;
+  if (!update.expert_imbalance.empty()) {
+    out.metrics["expert_imbalance"] = update.expert_imbalance;  // per MoE layer: max load / mean load
+    double worst = 0;
+    for (double x : update.expert_imbalance) worst = std::max(worst, x);
+    out.metrics["expert_imbalance_max"] = worst;
+  }
+  if (ctx.cfg.routing_replay) out.metrics["routing_mismatch"] = update.routing_mismatch;
   out.samples = sample_records(ctx, step, prompts, completions, scores, adv.advantages);
   return out;
 }

@@ -34,6 +34,9 @@ struct GrpoConfig {
   bool mask_truncated = false;      // completions cut at max_new_tokens take part in their group's advantages but
                                     // carry no loss (DAPO's overlong filtering; the soft penalty is reward.overlong)
   SpikeGuardConfig guard;           // rl.spike_*: the learner's spike guard and the trainer's rollback
+  bool routing_replay = false;      // MoE: the learner uses the experts the rollout chose for each token (the engine
+                                    // records them); keeps MoE ratios from moving with routing flips
+  double router_bias_rate = 0.0;    // DeepSeek-V3 bias update per step against the expert load (0 = off; V3: 0.001)
   int64_t mu = 1;                   // optimisation passes over each rollout batch, all against the rollout's log-probs
   void validate() const;
 };

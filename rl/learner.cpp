@@ -55,6 +55,7 @@ struct MaskedForward {
   policy::ForwardOutput fwd;
   at::Tensor index;  // [M] flat positions in [n, t_len-1]
   policy::TokenStats stats;
+  int64_t replayed = 0;  // (token, MoE layer) pairs whose experts were forced
 };
 
 MaskedForward forward_masked(policy::Transformer& model, const TrainBatch& b, const RowRange& r, double temperature,
@@ -63,7 +64,21 @@ MaskedForward forward_masked(policy::Transformer& model, const TrainBatch& b, co
   at::Tensor tok = b.tokens.narrow(0, r.begin, n).narrow(1, 0, T);
   at::Tensor mask = b.loss_mask.narrow(0, r.begin, n).narrow(1, 0, T - 1);
   MaskedForward m;
-  m.fwd = model->forward(tok);
+  if (b.routes.defined()) {
+    // Routing replay: each MoE layer's slice of the recorded experts, [n * T, K].
+    const int64_t K = model->config.n_expert_used;
+    GRPO_CHECK(K > 0 && b.routes.size(2) % K == 0, "routing replay: the batch's routes (", b.routes.size(2),
+               " per token) do not fit this model's ", K, " experts per token");
+    at::Tensor rows = b.routes.narrow(0, r.begin, n).narrow(1, 0, T);
+    std::vector<at::Tensor> forced;
+    for (int64_t l = 0; l < b.routes.size(2) / K; ++l) {
+      forced.push_back(rows.narrow(2, l * K, K).reshape({n * T, K}));
+      m.replayed += (forced.back().select(1, 0) >= 0).sum().item<int64_t>();
+    }
+    m.fwd = model->forward(tok, &forced);
+  } else {
+    m.fwd = model->forward(tok);
+  }
   m.index = mask.reshape({-1}).nonzero().squeeze(1);
   const int64_t C = m.fwd.hidden.size(2);
   at::Tensor h = m.fwd.hidden.narrow(1, 0, T - 1).reshape({-1, C}).index_select(0, m.index);
@@ -97,11 +112,25 @@ Learner::Learner(policy::Transformer model, LearnerConfig cfg) : model_(std::mov
 }
 
 void Learner::reset_optimizer() {
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      model_->parameters(), torch::optim::AdamWOptions(cfg_.optim.lr)
-                                .betas({cfg_.optim.beta1, cfg_.optim.beta2})
-                                .eps(cfg_.optim.eps)
-                                .weight_decay(cfg_.optim.weight_decay));
+  // Decoupled weight decay on the matrices only: norms' gains and biases keep theirs (as GPT-2 onwards, and TRL via
+  // transformers' Trainer). Two parameter groups; the learning rate is set on both every step.
+  std::vector<at::Tensor> decay, no_decay;
+  for (const auto& p : model_->named_parameters()) {
+    const bool vector_like = p.value().dim() < 2 || p.key().find("norm") != std::string::npos;
+    (vector_like ? no_decay : decay).push_back(p.value());
+  }
+  auto options = [&](double wd) {
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(cfg_.optim.lr)
+                                                            .betas({cfg_.optim.beta1, cfg_.optim.beta2})
+                                                            .eps(cfg_.optim.eps)
+                                                            .weight_decay(wd));
+  };
+  // NOTE: without decay, one group, so optimiser states saved before the split still load.
+  if (cfg_.optim.weight_decay == 0) decay = model_->parameters(), no_decay.clear();
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, options(cfg_.optim.weight_decay));
+  if (!no_decay.empty()) groups.emplace_back(no_decay, options(0.0));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg_.optim.lr));
 }
 
 Learner::~Learner() = default;
@@ -121,7 +150,8 @@ UpdateStats Learner::sft_update(const TrainBatch& batch) { return update(batch, 
 struct Learner::Partial {
   double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip = 0, clip_low = 0, clip_high = 0, ratio = 0, entropy = 0;
   double is_weight = 0;
-  int64_t loss_tokens = 0;
+  int64_t loss_tokens = 0, replayed = 0, replay_mismatch = 0;
+  std::vector<at::Tensor> expert_load;  // per MoE layer [E], real tokens only
   std::exception_ptr error;
 };
 
@@ -177,6 +207,19 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
       st.aux_loss += aux.item<double>() * n / N;
       loss = loss + cfg_.aux_loss_coef * aux * (static_cast<double>(n) / N);
     }
+    if (replica->config.n_expert > 0) {
+      at::NoGradGuard no_grad;
+      at::Tensor real = (at::arange(r.t_len, b.lengths.options()).unsqueeze(0) <
+                         b.lengths.narrow(0, r.begin, n).unsqueeze(1)).reshape({-1});
+      for (size_t l = 0; l < m.fwd.routes.size(); ++l) {
+        at::Tensor chosen = m.fwd.routes[l].index_select(0, real.nonzero().squeeze(1)).reshape({-1});
+        at::Tensor load = at::bincount(chosen.cpu(), {}, replica->config.n_expert);
+        if (st.expert_load.size() <= l) st.expert_load.push_back(at::zeros_like(load));
+        st.expert_load[l] += load;
+      }
+      st.replayed += m.replayed;
+      st.replay_mismatch += m.fwd.replay_mismatch;
+    }
     autocast.reset();
     loss.backward();
     st.loss += loss.item<double>();
@@ -188,10 +231,24 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
 void Learner::sync_replicas() {
   at::NoGradGuard no_grad;
   auto main = model_->parameters();
+  auto main_buffers = model_->buffers();  // DeepSeek-V3's router bias moves too (rl.router_bias_rate)
   for (auto& r : replicas_) {
     auto params = r->parameters();
     for (size_t i = 0; i < main.size(); ++i) params[i].copy_(main[i]);
+    auto buffers = r->buffers();
+    for (size_t i = 0; i < main_buffers.size(); ++i) buffers[i].copy_(main_buffers[i]);
   }
+}
+
+void Learner::update_router_bias(const std::vector<at::Tensor>& expert_load, double rate) {
+  size_t l = 0;
+  for (auto& layer : model_->layers) {
+    if (!layer->moe) continue;
+    GRPO_CHECK(l < expert_load.size(), "update_router_bias: loads for ", expert_load.size(), " MoE layers");
+    if (layer->moe->score_bias.defined()) layer->moe->update_router_bias(expert_load[l], rate);
+    ++l;
+  }
+  sync_replicas();
 }
 
 UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
@@ -243,6 +300,7 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
     if (p.error) std::rethrow_exception(p.error);
   }
   double entropy_sum = 0;
+  int64_t replayed = 0, mismatch = 0;
   for (const Partial& p : parts) {
     st.loss += p.loss;
     st.pg_loss += p.pg_loss;
@@ -252,6 +310,12 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
     st.clip_low_fraction += p.clip_low;
     st.clip_high_fraction += p.clip_high;
     st.is_weight_mean += p.is_weight;
+    replayed += p.replayed;
+    mismatch += p.replay_mismatch;
+    for (size_t l = 0; l < p.expert_load.size(); ++l) {
+      if (st.expert_load.size() <= l) st.expert_load.push_back(at::zeros_like(p.expert_load[l]));
+      st.expert_load[l] += p.expert_load[l];
+    }
     st.ratio_mean += p.ratio;
     entropy_sum += p.entropy;
     st.loss_tokens += p.loss_tokens;
@@ -276,6 +340,11 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   st.clip_low_fraction /= tokens;
   st.clip_high_fraction /= tokens;
   st.is_weight_mean /= tokens;
+  st.routing_mismatch = replayed > 0 ? static_cast<double>(mismatch) / static_cast<double>(replayed) : 0.0;
+  for (const at::Tensor& load : st.expert_load) {
+    const double mean = load.to(at::kDouble).mean().item<double>();
+    st.expert_imbalance.push_back(mean > 0 ? load.max().item<int64_t>() / mean : 0.0);
+  }
   st.ratio_mean /= tokens;
   st.kl /= tokens;
 

@@ -54,6 +54,9 @@ struct TrainBatch {
   // With rl.is_correction: the rollout engine's log-probs, while old_logprobs are the learner's own scores of the
   // same tokens before the update; the loss weighs each token by their importance weight.
   at::Tensor rollout_logprobs;
+  // Routing replay: the rollout's experts, [N, T, layers * K] int64 (-1: the router chooses), forced in the learner's
+  // forwards (rl.routing_replay), so a token's experts in the update are those it was sampled with.
+  at::Tensor routes;
   // One source of truth: the temperature old_logprobs were taken at (the rollout's), which the learner and the
   // reference model score at too, so a first update's ratio is 1. SFT batches keep 1.
   double temperature = 1.0;
@@ -63,6 +66,9 @@ struct UpdateStats {
   double loss = 0, pg_loss = 0, aux_loss = 0, kl = 0, clip_fraction = 0, ratio_mean = 0, entropy = 0;
   double clip_low_fraction = 0, clip_high_fraction = 0;  // r < 1 - lo with A < 0; r > 1 + hi with A > 0
   double is_weight_mean = 0;  // mean rollout -> learner importance weight (1 when off)
+  double routing_mismatch = 0;  // routing replay: share of (token, MoE layer) pairs whose own choice differed
+  std::vector<double> expert_imbalance;  // per MoE layer: most-loaded expert's tokens / the mean (1 = balanced)
+  std::vector<at::Tensor> expert_load;   // per MoE layer: tokens routed to each expert [E] (CPU), over the batch
   double grad_norm = 0, lr = 0, seconds = 0;
   int64_t tokens = 0;       // real tokens through the forward pass
   int64_t loss_tokens = 0;  // tokens carrying loss
@@ -91,6 +97,9 @@ class Learner {
   const LearnerConfig& config() const { return cfg_; }
   // Judges every GRPO update before it is applied (not SFT's); null = only non-finite values are refused.
   void set_spike_guard(SpikeGuard* guard) { guard_ = guard; }
+  // DeepSeek-V3's auxiliary-loss-free balancing after an update: each MoE layer with a score bias moves it by `rate`
+  // against its load (UpdateStats::expert_load).
+  void update_router_bias(const std::vector<at::Tensor>& expert_load, double rate);
   // A fresh optimiser (AdamW moments zero): a rollback with no checkpoint to return to.
   void reset_optimizer();
 

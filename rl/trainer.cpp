@@ -219,6 +219,7 @@ rollout::EngineConfig engine_config(const TrainConfig& cfg, const policy::Policy
                                     int64_t max_new_tokens, const std::function<void(const std::string&)>& warn) {
   rollout::EngineConfig e = cfg.engine;
   e.eos_ids = pol.eos_ids;
+  e.record_routing = cfg.grpo.routing_replay && pol.config.n_expert > 0;  // what the learner replays
   const int64_t need = data.longest_prompt() + max_new_tokens + 1;
   if (e.max_seq_len <= 0) {
     e.max_seq_len = need;
@@ -426,6 +427,8 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   data::TaskData data = load_data(cfg, pol, /*with_train=*/true);
   check_micro_batch(cfg, data, cfg.sampling.max_new_tokens);
   for (const auto& line : data.report()) log(line);
+  GRPO_CHECK(!cfg.grpo.routing_replay || pol.config.n_expert > 0, "rl.routing_replay needs an MoE model; ",
+             start.init, " has no experts");
   LearnerConfig lc = cfg.learner;
   lc.optim.total_steps = cfg.grpo.steps;
   // NOTE: the learner and the reference model score at the temperature the rollout took its log-probs at, which

@@ -7,9 +7,11 @@
 #include <memory>
 
 #include "policy/tokenizer/char_tokenizer.h"
+#include "rl/batch.h"
 #include "rl/evaluate.h"
 #include "rl/grpo_step.h"
 #include "tests/devices.h"
+#include "tests/shared_data.h"
 
 using namespace grpo;
 using namespace grpo::rl;
@@ -315,6 +317,82 @@ TEST_CASE("grpo_step with is_correction in bf16: the learner's own log-probs are
   CHECK(r.metrics["ratio_mean"].get<double>() == Approx(1.0).margin(1e-5));
   CHECK(r.metrics["is_weight_mean"].get<double>() == Approx(1.0).margin(0.05));
   CHECK(r.metrics["is_weight_mean"].get<double>() != 1.0);
+}
+
+TEST_CASE("routing replay: the learner forces the rollout's experts, and stays closer to the rollout's log-probs",
+          "[cpu]") {
+  Setup s;
+  rollout::EngineConfig ec;
+  ec.max_seq_len = 32;
+  ec.record_routing = true;
+  rollout::RolloutEngine engine(s.model, s.tok, ec);
+  rollout::SamplingConfig sc;
+  sc.max_new_tokens = 8;
+  sc.seed = 9;
+  std::vector<rollout::Prompt> prompts(s.data->eval_sets()[0].prompts.begin(), s.data->eval_sets()[0].prompts.begin() + 4);
+  auto completions = engine.generate(prompts, 4, sc);
+  std::vector<SequenceParts> parts;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    parts.push_back({&prompts[i / 4].token_ids, &completions[i].token_ids, &completions[i].logprobs, 0.0f,
+                     &completions[i].routing});
+  }
+  TrainBatch b = pack_sequences(parts, s.tok->pad_id(), at::kCPU);
+  REQUIRE(b.routes.defined());
+  const int64_t K = s.model->config.n_expert_used;
+  // Same weights: replaying changes nothing, and the learner reproduces the rollout's log-probs.
+  TrainBatch free_b = b;
+  free_b.routes = at::Tensor();
+  at::Tensor mask = b.loss_mask;
+  auto gap = [&](const at::Tensor& lp) { return ((lp - b.old_logprobs).abs() * mask).sum().item<double>() / mask.sum().item<double>(); };
+  CHECK(gap(score_tokens(s.model, b, 1.0, 4096)) < 1e-5);
+  CHECK(gap(score_tokens(s.model, free_b, 1.0, 4096)) < 1e-5);
+  // The routers move (as an update moves them): some tokens would now pick other experts.
+  {
+    at::NoGradGuard no_grad;
+    at::manual_seed(2);
+    for (auto& layer : s.model->layers) {
+      if (layer->moe) layer->moe->gate->weight.add_(at::randn_like(layer->moe->gate->weight) * 0.3);
+    }
+  }
+  std::vector<at::Tensor> forced;
+  for (int64_t l = 0; l < b.routes.size(2) / K; ++l) forced.push_back(b.routes.narrow(2, l * K, K).reshape({-1, K}));
+  policy::ForwardOutput out = s.model->forward(b.tokens, &forced);
+  CHECK(out.replay_mismatch > 0);
+  for (size_t l = 0; l < forced.size(); ++l) {
+    at::Tensor recorded = forced[l].select(1, 0) >= 0;  // positions whose experts the rollout recorded
+    at::Tensor a = std::get<0>(out.routes[l].sort(1)), want = std::get<0>(forced[l].sort(1));
+    CHECK(at::equal(a.index({recorded}), want.index({recorded})));
+  }
+  const double replayed = gap(score_tokens(s.model, b, 1.0, 4096)), free = gap(score_tokens(s.model, free_b, 1.0, 4096));
+  INFO("mean |learner - rollout| log-prob: replayed " << replayed << ", routed freely " << free);
+  CHECK(replayed < free);
+}
+
+TEST_CASE("grpo_step with router_bias_rate on DeepSeek-V3: the score bias moves against the expert load", "[cpu]") {
+  Setup s;
+  policy::ModelConfig cfg = policy::read_model_config(
+      grpo::test::source_path("tests/fixtures/models/deepseek_v3/config.json"));
+  cfg.n_vocab = s.tok->vocab_size();
+  s.model = policy::Transformer(cfg, 11);
+  GrpoConfig g = small_step();
+  g.router_bias_rate = 0.01;
+  StepRig rig(s, g);
+  std::vector<at::Tensor> before;
+  for (auto& layer : s.model->layers) {
+    if (layer->moe && layer->moe->score_bias.defined()) before.push_back(layer->moe->score_bias.clone());
+  }
+  REQUIRE_FALSE(before.empty());
+  GrpoStepResult r = grpo_step(rig.ctx, 0);
+  INFO(r.metrics.dump());
+  REQUIRE(r.metrics.contains("expert_imbalance"));
+  CHECK(r.metrics["expert_imbalance_max"].get<double>() > 1.0);
+  size_t i = 0;
+  for (auto& layer : s.model->layers) {
+    if (!layer->moe || !layer->moe->score_bias.defined()) continue;
+    at::Tensor step = layer->moe->score_bias - before[i++];
+    // Every expert moved by exactly +-rate (or 0 at exactly the mean load), overloaded ones down.
+    CHECK(step.abs().max().item<double>() == Approx(0.01).margin(1e-6));
+  }
 }
 
 TEST_CASE("evaluate: greedy accuracy, avg@k with its standard error, pass@k curve, maj@k, one record per completion",

@@ -3,6 +3,7 @@
 #include "tests/catch_torch.h"
 
 #include <cmath>
+#include <map>
 #include <limits>
 
 #include "policy/tokenizer/char_tokenizer.h"
@@ -204,4 +205,33 @@ TEST_CASE("a non-finite gradient skips the update", "[cpu]") {
   UpdateStats st = learner.grpo_update(s.pack({std::numeric_limits<float>::infinity(), 0.0f, 1.0f}, true));
   CHECK(st.skipped);
   CHECK(at::equal(before, m->parameters()[0].detach()));
+}
+
+TEST_CASE("AdamW decays the matrices only: norms and biases keep their values", "[cpu]") {
+  policy::Transformer m = make_model();
+  std::map<std::string, at::Tensor> before;
+  for (const auto& p : m->named_parameters()) before[p.key()] = p.value().clone();
+  LearnerConfig cfg;
+  cfg.optim.lr = 0.1;
+  cfg.optim.weight_decay = 0.5;
+  cfg.aux_loss_coef = 0;  // its gradient would move the routers
+  Learner learner(m, cfg);
+  Seqs s = make_seqs(4);
+  TrainBatch b = s.pack(std::vector<float>(4, 0.0f), false);
+  b.loss_mask.zero_();  // no loss: zero gradients, so the step is the decay alone
+  learner.sft_update(b);
+  int decayed = 0, kept = 0;
+  for (const auto& p : m->named_parameters()) {
+    INFO(p.key());
+    const bool vector_like = p.value().dim() < 2 || p.key().find("norm") != std::string::npos;
+    if (vector_like) {
+      CHECK(at::equal(p.value(), before[p.key()]));
+      ++kept;
+    } else {
+      CHECK(at::allclose(p.value(), before[p.key()] * (1 - 0.1 * 0.5), 1e-6, 1e-7));
+      ++decayed;
+    }
+  }
+  CHECK(decayed > 0);
+  CHECK(kept > 0);  // the RMSNorm gains
 }
