@@ -146,6 +146,8 @@ void Recipe::bind() {
   s.add("rl.is_cap", &l.loss.is_cap, "the importance weights' cap");
   s.add("rl.kl_coef", &l.loss.kl_coef, "KL penalty to the initial policy; 0 = off");
   s.add("rl.kl_estimator", &l.loss.kl_estimator, "k1, k2 or k3 (Schulman 2020)");
+  s.add("rl.kl_placement", &l.loss.kl_placement, "loss: beta x KL per token in the loss (GRPO); reward: beta x the "
+        "sequence's KL off its reward before advantages");
   s.add("rl.loss_aggregation", &loss_aggregation_, "token_mean (DAPO), seq_mean (GRPO), constant (Dr. GRPO) or seq_sum");
   s.add("rl.constant_norm", &l.loss.constant_norm, "the constant normaliser of loss_aggregation = constant");
   s.add("rl.aux_loss_coef", &l.aux_loss_coef, "MoE load-balancing loss weight (SFT and GRPO); 0 = off");

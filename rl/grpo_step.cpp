@@ -331,6 +331,20 @@ Round generate_and_score(GrpoContext& ctx, const std::vector<rollout::Prompt>& p
   return r;
 }
 
+// The reference model's KL estimate summed over each completion's tokens, [n * G] float32 in engine order.
+at::Tensor sequence_kl(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts,
+                       const std::vector<rollout::Completion>& completions, const LossConfig& loss) {
+  const size_t G = static_cast<size_t>(ctx.cfg.group_size);
+  std::vector<SequenceParts> parts;
+  for (size_t i = 0; i < completions.size(); ++i) {
+    parts.push_back({&prompts[i / G].token_ids, &completions[i].token_ids, &completions[i].logprobs, 0.0f});
+  }
+  TrainBatch b = pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
+  b.temperature = completions.front().logprob_temperature;
+  at::Tensor ref = score_tokens(ctx.reference, b, b.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
+  return (kl_estimate(b.old_logprobs, ref, loss.kl_estimator) * b.loss_mask).sum(1).to(at::kFloat).cpu();
+}
+
 void add_stats(rollout::GenerationStats& total, const rollout::GenerationStats& s) {
   total.prompt_tokens += s.prompt_tokens;
   total.prefix_hit_tokens += s.prefix_hit_tokens;
@@ -358,13 +372,24 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   std::vector<int64_t> groups;  // the groups that go into the update
   rollout::GenerationStats gen;
   int64_t rounds = 0, want = B;
+  double kl_reward_sum = 0;
+  int64_t kl_reward_n = 0;
   while (true) {
     auto drawn = timer.time("prompts", [&] { return draw_prompts(ctx, want); });
     Round r = generate_and_score(ctx, drawn, timer);
     add_stats(gen, ctx.engine.last_stats());
     const int64_t n = static_cast<int64_t>(drawn.size()), offset = static_cast<int64_t>(prompts.size());
+    at::Tensor rewards = reward_matrix(r.scores, n, G);
+    const LossConfig& loss_cfg = ctx.learner.config().loss;
+    if (ctx.reference && loss_cfg.kl_placement == "reward") {
+      // KL in the reward: each completion's summed KL estimate to the reference, times beta, off its reward.
+      at::Tensor kl = timer.time("reference", [&] { return sequence_kl(ctx, drawn, r.completions, loss_cfg); });
+      rewards -= loss_cfg.kl_coef * kl.view({n, G}).to(at::kDouble);
+      kl_reward_sum += kl.sum().item<double>();
+      kl_reward_n += kl.numel();
+    }
     AdvantageResult a = timer.time("advantages", [&] {
-      AdvantageResult a = compute_group_advantages(reward_matrix(r.scores, n, G), ctx.cfg.advantage);
+      AdvantageResult a = compute_group_advantages(rewards, ctx.cfg.advantage);
       if (ctx.cfg.signal == "verifier") mark_verifier_ties(a, correct_matrix(r.scores, n, G));
       return a;
     });
@@ -403,7 +428,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
       logprob_diff = ((batch.old_logprobs - batch.rollout_logprobs).abs() * batch.loss_mask).sum().item<double>() /
                      std::max(1.0, batch.loss_mask.sum().item<double>());
     }
-    if (ctx.reference) {
+    if (ctx.reference && ctx.learner.config().loss.kl_placement == "loss") {
       batch.ref_logprobs = timer.time("reference", [&] {
         return score_tokens(ctx.reference, batch, batch.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
       });
@@ -442,6 +467,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
     out.metrics["expert_imbalance_max"] = worst;
   }
   if (ctx.cfg.routing_replay) out.metrics["routing_mismatch"] = update.routing_mismatch;
+  if (kl_reward_n > 0) out.metrics["kl_reward"] = kl_reward_sum / static_cast<double>(kl_reward_n);  // mean per sequence
   out.samples = sample_records(ctx, step, prompts, completions, scores, adv.advantages);
   return out;
 }

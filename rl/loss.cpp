@@ -29,6 +29,8 @@ void LossConfig::validate() const {
   GRPO_CHECK(kl_coef >= 0, "rl.kl_coef must be >= 0, got ", kl_coef);
   GRPO_CHECK(kl_estimator == "k1" || kl_estimator == "k2" || kl_estimator == "k3", "rl.kl_estimator must be k1, "
              "k2 or k3, got '", kl_estimator, "'");
+  GRPO_CHECK(kl_placement == "loss" || kl_placement == "reward", "rl.kl_placement must be loss or reward, got '",
+             kl_placement, "'");
   GRPO_CHECK(entropy_coef >= 0, "rl.entropy_coef must be >= 0, got ", entropy_coef);
   GRPO_CHECK(is_correction == "none" || is_correction == "token_truncate" || is_correction == "token_mask" ||
                  is_correction == "sequence_truncate" || is_correction == "sequence_mask",
@@ -63,6 +65,14 @@ at::Tensor sequence_mean(const at::Tensor& x, const at::Tensor& seq, int64_t n_s
 }
 
 }  // namespace
+
+at::Tensor kl_estimate(const at::Tensor& logprobs, const at::Tensor& ref_logprobs, const std::string& estimator) {
+  at::Tensor log_r = ref_logprobs - logprobs;  // log(pi_ref / pi)
+  if (estimator == "k1") return -log_r;
+  if (estimator == "k2") return 0.5 * log_r * log_r;
+  GRPO_CHECK(estimator == "k3", "unknown KL estimator '", estimator, "'; known: k1, k2, k3");
+  return at::exp(log_r) - log_r - 1.0;
+}
 
 at::Tensor importance_weights(const at::Tensor& learner_old, const at::Tensor& rollout, const at::Tensor& seq,
                               int64_t n_seq, const std::string& mode, double cap) {
@@ -118,17 +128,10 @@ LossOutput policy_loss(const LossInputs& in, const LossConfig& cfg) {
   }
   at::Tensor token_loss = in.is_weights.defined() ? pg * in.is_weights : pg;
   at::Tensor kl;
-  if (cfg.kl_coef > 0) {
+  if (cfg.kl_coef > 0 && cfg.kl_placement == "loss") {
     GRPO_CHECK(in.ref_logprobs.defined() && in.ref_logprobs.sizes() == lp.sizes(),
                "policy_loss: kl_coef > 0 needs ref_logprobs of the same shape");
-    at::Tensor log_r = in.ref_logprobs - lp;  // log(pi_ref / pi)
-    if (cfg.kl_estimator == "k1") {
-      kl = -log_r;
-    } else if (cfg.kl_estimator == "k2") {
-      kl = 0.5 * log_r * log_r;
-    } else {
-      kl = at::exp(log_r) - log_r - 1.0;
-    }
+    kl = kl_estimate(lp, in.ref_logprobs, cfg.kl_estimator);
     token_loss = token_loss + cfg.kl_coef * kl;
   }
   LossOutput out;

@@ -30,6 +30,8 @@ struct LossConfig {
   double sapo_tau_neg = 1.05;     // sapo: gate temperature for A <= 0
   double kl_coef = 0.0;           // beta of the KL penalty to the reference model; 0 = off (DAPO, Dr. GRPO)
   std::string kl_estimator = "k3";  // k1: log(pi/ref), k2: (log r)^2 / 2, k3: r - 1 - log r with r = ref/pi
+  std::string kl_placement = "loss";  // loss: beta * KL per token in the loss (GRPO); reward: beta * the sequence's
+                                      // summed KL subtracted from its reward before advantages (PPO-RLHF style)
   double entropy_coef = 0.0;      // entropy bonus: loss -= entropy_coef * (token-mean entropy)
   std::string is_correction = "none";  // rollout -> learner importance weights: none, token_truncate, token_mask,
                                        // sequence_truncate or sequence_mask (see importance_weights)
@@ -75,6 +77,10 @@ struct LossOutput {
 };
 
 LossOutput policy_loss(const LossInputs& in, const LossConfig& cfg);
+
+// Per-token KL estimate of pi from the reference, from log-probs of sampled tokens: k1 = log pi - log ref,
+// k2 = (log ref - log pi)^2 / 2, k3 = ref/pi - 1 - log(ref/pi) (Schulman 2020; k3 is unbiased and >= 0).
+at::Tensor kl_estimate(const at::Tensor& logprobs, const at::Tensor& ref_logprobs, const std::string& estimator);
 
 // Importance weights between the rollout engine's log-probs and the learner's for the same tokens (the two
 // differ: other kernels, dtypes, or a stale policy). mode: "token_truncate" min(r, cap) (TIS, Yao et al. 2025),

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <memory>
 
+#include "policy/device.h"
 #include "policy/tokenizer/char_tokenizer.h"
 #include "rl/batch.h"
 #include "rl/evaluate.h"
@@ -393,6 +394,31 @@ TEST_CASE("grpo_step with router_bias_rate on DeepSeek-V3: the score bias moves 
     // Every expert moved by exactly +-rate (or 0 at exactly the mean load), overloaded ones down.
     CHECK(step.abs().max().item<double>() == Approx(0.01).margin(1e-6));
   }
+}
+
+TEST_CASE("grpo_step with the KL in the reward: each sequence's KL to the reference comes off its reward", "[cpu]") {
+  std::vector<nlohmann::json> m;
+  for (double noise : {0.0, 0.2}) {
+    Setup s;
+    GrpoConfig g = small_step();
+    LossConfig loss;
+    loss.kl_coef = 0.1;
+    loss.kl_placement = "reward";
+    StepRig rig(s, g, at::kFloat, loss);
+    rig.ctx.reference = policy::copy_model(s.model, at::kFloat);
+    {
+      at::NoGradGuard no_grad;
+      at::manual_seed(4);
+      for (auto& p : rig.ctx.reference->parameters()) p.add_(at::randn_like(p) * noise);
+    }
+    m.push_back(grpo_step(rig.ctx, 0).metrics);
+  }
+  INFO(m[0].dump() << "\n" << m[1].dump());
+  CHECK(std::abs(m[0]["kl_reward"].get<double>()) < 1e-5);  // the reference is the policy: no KL
+  CHECK(m[1]["kl_reward"].get<double>() > 0.01);             // k3 is >= 0, and the reference differs
+  CHECK(m[1]["kl"].get<double>() == 0.0);                    // nothing of it in the loss
+  CHECK(m[0]["reward_mean"] == m[1]["reward_mean"]);         // the task reward is reported as scored
+  CHECK(m[0]["loss"] != m[1]["loss"]);                       // but the advantages moved
 }
 
 TEST_CASE("evaluate: greedy accuracy, avg@k with its standard error, pass@k curve, maj@k, one record per completion",
