@@ -91,7 +91,11 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
       at::Tensor dd = d.to(dt);
       at::Tensor h = hidden.narrow(0, start, n).to(dt);
       grad_h.narrow(0, start, n).copy_(at::matmul(dd, w));
-      grad_w.add_(at::matmul(dd.t(), h));
+      if (dt == at::kFloat) {
+        grad_w.addmm_(dd.t(), h);  // in place: no [V, C] temporary per chunk
+      } else {
+        grad_w.add_(at::matmul(dd.t(), h));
+      }
     }
     return {grad_h, grad_w.to(weight.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
             at::Tensor()};
