@@ -345,13 +345,9 @@ at::Tensor sequence_kl(GrpoContext& ctx, const std::vector<rollout::Prompt>& pro
   return (kl_estimate(b.old_logprobs, ref, loss.kl_estimator) * b.loss_mask).sum(1).to(at::kFloat).cpu();
 }
 
+// A step's generation over its rounds: counts and time add up, the KV peak is the largest round's.
 void add_stats(rollout::GenerationStats& total, const rollout::GenerationStats& s) {
-  total.prompt_tokens += s.prompt_tokens;
-  total.prefix_hit_tokens += s.prefix_hit_tokens;
-  total.generated_tokens += s.generated_tokens;
-  total.decode_steps += s.decode_steps;
-  total.prefills += s.prefills;
-  total.preemptions += s.preemptions;
+  total.add_counts(s);
   total.kv_blocks_peak = std::max(total.kv_blocks_peak, s.kv_blocks_peak);
   total.kv_block_bytes = s.kv_block_bytes;
   total.seconds += s.seconds;

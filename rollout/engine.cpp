@@ -508,13 +508,7 @@ std::vector<Completion> RolloutEngine::generate(const std::vector<Prompt>& promp
   stats_ = GenerationStats{};
   for (size_t i = 0; i < n_workers; ++i) {
     for (auto& c : outs[i]) out.push_back(std::move(c));
-    const GenerationStats& s = workers_[i].stats;
-    stats_.prompt_tokens += s.prompt_tokens;
-    stats_.prefix_hit_tokens += s.prefix_hit_tokens;
-    stats_.generated_tokens += s.generated_tokens;
-    stats_.decode_steps += s.decode_steps;
-    stats_.prefills += s.prefills;
-    stats_.preemptions += s.preemptions;
+    stats_.add_counts(workers_[i].stats);
     stats_.kv_blocks_peak += workers_[i].pool->peak_used();
   }
   stats_.kv_block_bytes = block_bytes;

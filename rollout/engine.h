@@ -50,6 +50,15 @@ struct GenerationStats {
   int64_t kv_blocks_peak = 0;     // most blocks in use at once (summed over workers)
   int64_t kv_block_bytes = 0;     // bytes of one block over all layers
   double seconds = 0.0;
+  // Adds s's token, step, prefill and preemption counts (not the peak, block size or time, which combine otherwise).
+  void add_counts(const GenerationStats& s) {
+    prompt_tokens += s.prompt_tokens;
+    prefix_hit_tokens += s.prefix_hit_tokens;
+    generated_tokens += s.generated_tokens;
+    decode_steps += s.decode_steps;
+    prefills += s.prefills;
+    preemptions += s.preemptions;
+  }
 };
 
 class RolloutEngine {
