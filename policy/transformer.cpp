@@ -5,8 +5,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "kernels/check.h"
+#include "policy/device.h"
 
 namespace grpo::policy {
 
@@ -73,7 +76,72 @@ at::Tensor TransformerImpl::feed_forward(DecoderLayerImpl& layer, const at::Tens
   return m.y.view(shape);
 }
 
-ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const std::vector<at::Tensor>* forced_routes) {
+at::Tensor TransformerImpl::layer_forward(DecoderLayerImpl& layer, const at::Tensor& h, const RopeAngles& angles,
+                                          ForwardOutput* out, const at::Tensor& forced) {
+  at::Tensor x = h + layer.self_attn->forward(layer.input_layernorm->forward(h), angles);
+  return x + feed_forward(layer, layer.post_attention_layernorm->forward(x), out, forced);
+}
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A decoder layer under activation checkpointing: the forward runs without a graph and keeps the layer's input; the
+// backward runs the layer again with a graph (in the forward's autocast dtype) and back-propagates through it, into
+// the parameters' gradients and the input's. Outputs: the layer's output and, for an MoE layer, its router logits
+// (the load-balancing loss differentiates them), else an empty tensor.
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& cos, const at::Tensor& sin,
+                               const at::Tensor& forced, TransformerImpl* model, DecoderLayerImpl* layer,
+                               bool interleaved, ForwardOutput* out) {
+    ForwardOutput local;
+    // NOTE: `forced` is an empty tensor, not an undefined one, when nothing is replayed (autograd's inputs must be).
+    const at::Tensor f = forced.numel() > 0 ? forced : at::Tensor();
+    at::Tensor y = model->layer_forward(*layer, h, RopeAngles{cos, sin, interleaved}, &local, f);
+    ctx->save_for_backward({h, cos, sin, forced});
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["layer"] = reinterpret_cast<int64_t>(layer);
+    ctx->saved_data["interleaved"] = interleaved;
+    ctx->saved_data["dtype"] = static_cast<int64_t>(autocast_dtype_now(h.device()));
+    at::Tensor logits = local.router_logits.empty() ? at::zeros({0}, h.options()) : local.router_logits[0];
+    if (out != nullptr) {
+      out->replay_mismatch += local.replay_mismatch;
+      for (auto& c : local.expert_counts) out->expert_counts.push_back(c);
+      for (auto& r : local.routes) out->routes.push_back(r);
+    }
+    return {y, logits};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* model = reinterpret_cast<TransformerImpl*>(ctx->saved_data["model"].toInt());
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    at::Tensor x = saved[0].detach().requires_grad_(true);
+    std::vector<at::Tensor> outs, gs;
+    {
+      at::AutoGradMode grad(true);
+      AutocastGuard autocast(x.device(), static_cast<at::ScalarType>(ctx->saved_data["dtype"].toInt()));
+      ForwardOutput local;
+      const at::Tensor f = saved[3].numel() > 0 ? saved[3] : at::Tensor();
+      at::Tensor y = model->layer_forward(*layer, x, RopeAngles{saved[1], saved[2], ctx->saved_data["interleaved"].toBool()},
+                                          &local, f);
+      outs.push_back(y);
+      gs.push_back(grads[0].defined() ? grads[0] : at::zeros_like(y));
+      if (!local.router_logits.empty() && grads[1].defined() && grads[1].numel() > 0) {
+        outs.push_back(local.router_logits[0]);
+        gs.push_back(grads[1]);
+      }
+    }
+    torch::autograd::backward(outs, gs);
+    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const std::vector<at::Tensor>* forced_routes,
+                                       bool checkpoint_layers) {
   GRPO_CHECK(tokens.dim() == 2, "forward expects tokens [N, T], got ", tokens.dim(), " dims");
   const int64_t T = tokens.size(1);
   RopeAngles angles = rope_angles(at::arange(T, tokens.options()), rope);
@@ -81,14 +149,20 @@ ForwardOutput TransformerImpl::forward(const at::Tensor& tokens, const std::vect
   at::Tensor h = embed_tokens->forward(tokens);
   size_t moe_index = 0;
   for (auto& layer : layers) {
-    h = h + layer->self_attn->forward(layer->input_layernorm->forward(h), angles);
     at::Tensor forced;
     if (forced_routes != nullptr && layer->moe) {
       GRPO_CHECK(moe_index < forced_routes->size(), "routing replay: routes for ", forced_routes->size(),
                  " MoE layers, the model has more");
       forced = (*forced_routes)[moe_index++];
     }
-    h = h + feed_forward(*layer, layer->post_attention_layernorm->forward(h), &out, forced);
+    if (checkpoint_layers && at::GradMode::is_enabled()) {
+      const at::Tensor f = forced.defined() ? forced : at::empty({0}, tokens.options());
+      variable_list r = CheckpointedLayer::apply(h, angles.cos, angles.sin, f, this, layer.get(), angles.interleaved, &out);
+      h = r[0];
+      if (layer->moe) out.router_logits.push_back(r[1]);
+    } else {
+      h = layer_forward(*layer, h, angles, &out, forced);
+    }
   }
   out.hidden = norm->forward(h);
   return out;

@@ -39,7 +39,13 @@ struct TransformerImpl : torch::nn::Module {
 
   // Training: tokens [N, T] int64, right-padded. Positions are 0..T-1 for every row. forced_routes (routing replay):
   // per MoE layer [N*T, K] int64 experts to use (-1: the router chooses), e.g. those the rollout chose.
-  ForwardOutput forward(const at::Tensor& tokens, const std::vector<at::Tensor>* forced_routes = nullptr);
+  // checkpoint_layers: activation checkpointing, each decoder layer keeps only its input for the backward and runs
+  // again there (one more forward's compute for the activations of a single layer at a time).
+  ForwardOutput forward(const at::Tensor& tokens, const std::vector<at::Tensor>* forced_routes = nullptr,
+                        bool checkpoint_layers = false);
+  // One decoder layer, residuals included: attention then the feed-forward (dense, or MoE with `forced` routes).
+  at::Tensor layer_forward(DecoderLayerImpl& layer, const at::Tensor& h, const RopeAngles& angles, ForwardOutput* out,
+                           const at::Tensor& forced = at::Tensor());
   // Generation over a paged K/V cache: tokens [R, n] int64 at positions q_pos [R, n] (each row's new tokens, right-
   // padded), their K/V written into view's blocks; returns the hidden states [R, n, C] after the final norm. Prefill
   // (n = the prompt), chunked prefill and decode (n = 1) are all this call. `routes`, if given, gets each MoE layer's

@@ -34,6 +34,7 @@ const char* kUsage =
     "                         [--new-tokens N] [--threads N] [--block-size B] [--no-share-prefix]\n"
     "       grpo bench logprobs [--tokens M] [--hidden C] [--vocab V] [--naive] [--device D]\n"
     "       grpo bench learner --model DIR [--device D] [--dtype T] [--micro-batch-tokens M] [--seq-len L]\n"
+    "                          [--activation-checkpointing]\n"
     "                          [--micro-batches K] [--steps N]\n";
 const char* kDetails =
     "decode: S random prompts of P tokens, G samples each (default 1), T = 1, exactly N new tokens per sequence (EOS\n"
@@ -166,6 +167,8 @@ int bench_decode(const Args& a) {
   return 0;
 }
 
+std::pair<double, double> rss_now_and_peak_mib();
+
 int bench_learner(const Args& a) {
   Loaded l = load(a);
   const int64_t M = a.get_count("--micro-batch-tokens", 8192, "bench"), L = a.get_count("--seq-len", 1024, "bench");
@@ -185,6 +188,7 @@ int bench_learner(const Args& a) {
   lc.optim.lr = 1e-6;
   lc.micro_batch_tokens = M;
   lc.dtype = l.dtype;
+  lc.checkpoint_layers = a.has("--activation-checkpointing");
   b.old_logprobs = rl::score_tokens(l.pol.model, b, 1.0, M, l.dtype);
   rl::Learner learner(l.pol.model, lc);
   std::vector<double> rates;
@@ -208,6 +212,8 @@ int bench_learner(const Args& a) {
                       {"tokens_per_step", rows * L},
                       {"tokens_per_s", median},
                       {"peak_memory_mb", peak_memory_mb(l.device)},
+                      {"peak_rss_mib", rss_now_and_peak_mib().second},
+                      {"activation_checkpointing", lc.checkpoint_layers},
                       {"parameters", l.pol.config.n_params()}};
   std::printf("%s\n", j.dump().c_str());
   std::fprintf(stderr, "bench learner: %s on %s in %s: %.0f tokens/s (forward + backward + AdamW)\n",
@@ -290,7 +296,8 @@ int run_bench(int argc, char** argv) {
                        : std::vector<std::string>{"--model", "--device", "--dtype", "--micro-batch-tokens", "--seq-len",
                                                   "--micro-batches", "--steps"};
   Args a = parse_args(argc - 1, argv + 1, "bench", flags,
-                      what == "decode" ? std::vector<std::string>{"--no-share-prefix"} : std::vector<std::string>{},
+                      what == "decode" ? std::vector<std::string>{"--no-share-prefix"}
+                                       : std::vector<std::string>{"--activation-checkpointing"},
                       kUsage, kDetails);
   return what == "decode" ? bench_decode(a) : bench_learner(a);
 }

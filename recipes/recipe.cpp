@@ -150,6 +150,8 @@ void Recipe::bind() {
         "sequence's KL off its reward before advantages");
   s.add("rl.loss_aggregation", &loss_aggregation_, "token_mean (DAPO), seq_mean (GRPO), constant (Dr. GRPO) or seq_sum");
   s.add("rl.constant_norm", &l.loss.constant_norm, "the constant normaliser of loss_aggregation = constant");
+  s.add("rl.activation_checkpointing", &l.checkpoint_layers, "keep only each layer's input for the backward and run "
+        "the layer again there: less memory, one more forward");
   s.add("rl.aux_loss_coef", &l.aux_loss_coef, "MoE load-balancing loss weight (SFT and GRPO); 0 = off");
   s.add("rl.micro_batch_tokens", &l.micro_batch_tokens, "padded tokens per forward/backward pass");
 

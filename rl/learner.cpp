@@ -59,7 +59,7 @@ struct MaskedForward {
 };
 
 MaskedForward forward_masked(policy::Transformer& model, const TrainBatch& b, const RowRange& r, double temperature,
-                             bool with_entropy) {
+                             bool with_entropy, bool checkpoint_layers = false) {
   const int64_t n = r.end - r.begin, T = r.t_len;
   at::Tensor tok = b.tokens.narrow(0, r.begin, n).narrow(1, 0, T);
   at::Tensor mask = b.loss_mask.narrow(0, r.begin, n).narrow(1, 0, T - 1);
@@ -75,9 +75,9 @@ MaskedForward forward_masked(policy::Transformer& model, const TrainBatch& b, co
       forced.push_back(rows.narrow(2, l * K, K).reshape({n * T, K}));
       m.replayed += (forced.back().select(1, 0) >= 0).sum().item<int64_t>();
     }
-    m.fwd = model->forward(tok, &forced);
+    m.fwd = model->forward(tok, &forced, checkpoint_layers);
   } else {
-    m.fwd = model->forward(tok);
+    m.fwd = model->forward(tok, nullptr, checkpoint_layers);
   }
   m.index = mask.reshape({-1}).nonzero().squeeze(1);
   const int64_t C = m.fwd.hidden.size(2);
@@ -165,7 +165,7 @@ void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, cons
     // Forward and loss in the compute dtype; backward outside the autocast region, as torch.autocast advises.
     std::optional<policy::AutocastGuard> autocast;
     autocast.emplace(b.tokens.device(), cfg_.dtype);
-    MaskedForward m = forward_masked(replica, b, r, b.temperature, /*with_entropy=*/true);
+    MaskedForward m = forward_masked(replica, b, r, b.temperature, /*with_entropy=*/true, cfg_.checkpoint_layers);
     at::Tensor w = gather_rows(weights.loss, r, m.index);
     at::Tensor loss;
     if (kind == Kind::grpo) {

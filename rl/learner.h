@@ -37,6 +37,7 @@ struct LearnerConfig {
   LossConfig loss;
   int64_t micro_batch_tokens = 1024;   // padded tokens per forward/backward (small is fast on CPU caches)
   int64_t n_workers = 1;               // data-parallel threads, each with a replica of the model
+  bool checkpoint_layers = false;      // activation checkpointing: each layer runs again in the backward (memory for compute)
   double aux_loss_coef = 0.01;         // Switch load-balancing loss weight, per micro-batch (as HF per forward); 0 = off
   at::ScalarType dtype = at::kFloat;   // compute dtype of the forwards (run.dtype): bfloat16 runs them under autocast
                                        // over the float32 weights, which AdamW updates (master weights and moments)
