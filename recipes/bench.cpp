@@ -76,6 +76,18 @@ double peak_memory_mb(const at::Device& device) {
   return -1;
 }
 
+// Bytes allocated on a CUDA device now, in MiB; 0 elsewhere.
+double current_memory_mb(const at::Device& device) {
+#ifdef GRPO_HAS_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
+    return static_cast<double>(stats.allocated_bytes[0].current) / (1 << 20);
+  }
+#endif
+  (void)device;
+  return 0;
+}
+
 struct Loaded {
   policy::Policy pol;
   at::Device device = at::kCPU;
@@ -255,14 +267,14 @@ int bench_logprobs(const Args& a) {
   w.mutable_grad() = at::zeros_like(w);
   at::matmul(h.detach().narrow(0, 0, std::min<int64_t>(M, 8)), w.detach().t());  // BLAS buffers before the baseline
   reset_peak_memory(device);
-  const double base = rss_now_and_peak_mib().first;
+  const double base = device.is_cuda() ? current_memory_mb(device) : rss_now_and_peak_mib().first;
   auto t0 = std::chrono::steady_clock::now();
   policy::TokenStats s = naive ? policy::token_logprobs_naive(h, w, tgt, 1.0, true)
                                : policy::token_logprobs(h, w, tgt, 1.0, true);
   ((s.logprobs * gl).sum() + (s.entropy * ge).sum()).backward();
   const double checksum = h.grad().abs().sum().item<double>() + w.grad().abs().sum().item<double>();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double peak = device.is_cuda() ? peak_memory_mb(device) : rss_now_and_peak_mib().second - base;
+  const double peak = (device.is_cuda() ? peak_memory_mb(device) : rss_now_and_peak_mib().second) - base;
   nlohmann::json j = {{"bench", "logprobs"}, {"path", naive ? "naive" : "chunked"}, {"device", device.str()},
                       {"tokens", M}, {"hidden", C}, {"vocab", V}, {"seconds", seconds},
                       {"peak_mib_above_inputs", peak}, {"logits_mib", static_cast<double>(M * V * 4) / (1 << 20)},

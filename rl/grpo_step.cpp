@@ -353,36 +353,38 @@ void add_stats(rollout::GenerationStats& total, const rollout::GenerationStats& 
   total.seconds += s.seconds;
 }
 
-}  // namespace
-
-GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
-  auto t0 = std::chrono::steady_clock::now();
-  const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
-  StageTimer timer;
-  // Generation rounds: one, or with dynamic sampling as many as it takes (up to max_draw_rounds) for B groups whose
-  // rewards differ. Groups are kept in draw order; surplus ones are dropped, as DAPO does.
+// A step's rollouts: one generation round, or with dynamic sampling as many as it takes (up to max_draw_rounds) for
+// B groups whose rewards differ. Groups are kept in draw order; surplus ones are dropped, as DAPO does.
+struct Rollouts {
   std::vector<rollout::Prompt> prompts;
   std::vector<rollout::Completion> completions;
   std::vector<rewards::Score> scores;
-  std::vector<at::Tensor> adv_parts, zero_parts;
+  AdvantageResult adv;          // over every drawn group
   std::vector<int64_t> groups;  // the groups that go into the update
   rollout::GenerationStats gen;
-  int64_t rounds = 0, want = B;
-  double kl_reward_sum = 0;
+  int64_t rounds = 0;
+  double kl_reward_sum = 0;     // KL in the reward: summed sequence KL and how many sequences
   int64_t kl_reward_n = 0;
+};
+
+Rollouts collect_rollouts(GrpoContext& ctx, StageTimer& timer) {
+  const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
+  Rollouts out;
+  std::vector<at::Tensor> adv_parts, zero_parts;
+  int64_t want = B;
   while (true) {
     auto drawn = timer.time("prompts", [&] { return draw_prompts(ctx, want); });
     Round r = generate_and_score(ctx, drawn, timer);
-    add_stats(gen, ctx.engine.last_stats());
-    const int64_t n = static_cast<int64_t>(drawn.size()), offset = static_cast<int64_t>(prompts.size());
+    add_stats(out.gen, ctx.engine.last_stats());
+    const int64_t n = static_cast<int64_t>(drawn.size()), offset = static_cast<int64_t>(out.prompts.size());
     at::Tensor rewards = reward_matrix(r.scores, n, G);
     const LossConfig& loss_cfg = ctx.learner.config().loss;
     if (ctx.reference && loss_cfg.kl_placement == "reward") {
       // KL in the reward: each completion's summed KL estimate to the reference, times beta, off its reward.
       at::Tensor kl = timer.time("reference", [&] { return sequence_kl(ctx, drawn, r.completions, loss_cfg); });
       rewards -= loss_cfg.kl_coef * kl.view({n, G}).to(at::kDouble);
-      kl_reward_sum += kl.sum().item<double>();
-      kl_reward_n += kl.numel();
+      out.kl_reward_sum += kl.sum().item<double>();
+      out.kl_reward_n += kl.numel();
     }
     AdvantageResult a = timer.time("advantages", [&] {
       AdvantageResult a = compute_group_advantages(rewards, ctx.cfg.advantage);
@@ -391,28 +393,36 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
     });
     const bool* zero = a.zero_variance.data_ptr<bool>();
     for (int64_t g = 0; g < n; ++g) {
-      if (!ctx.cfg.drop_zero_variance || !zero[g]) groups.push_back(offset + g);
+      if (!ctx.cfg.drop_zero_variance || !zero[g]) out.groups.push_back(offset + g);
     }
     adv_parts.push_back(a.advantages);
     zero_parts.push_back(a.zero_variance);
-    prompts.insert(prompts.end(), std::make_move_iterator(drawn.begin()), std::make_move_iterator(drawn.end()));
-    completions.insert(completions.end(), std::make_move_iterator(r.completions.begin()),
-                       std::make_move_iterator(r.completions.end()));
-    scores.insert(scores.end(), std::make_move_iterator(r.scores.begin()), std::make_move_iterator(r.scores.end()));
-    ++rounds;
-    const int64_t have = static_cast<int64_t>(groups.size());
-    if (!ctx.cfg.dynamic_sampling || have >= B || rounds >= ctx.cfg.max_draw_rounds) break;
+    out.prompts.insert(out.prompts.end(), std::make_move_iterator(drawn.begin()), std::make_move_iterator(drawn.end()));
+    out.completions.insert(out.completions.end(), std::make_move_iterator(r.completions.begin()),
+                           std::make_move_iterator(r.completions.end()));
+    out.scores.insert(out.scores.end(), std::make_move_iterator(r.scores.begin()),
+                      std::make_move_iterator(r.scores.end()));
+    ++out.rounds;
+    const int64_t have = static_cast<int64_t>(out.groups.size());
+    if (!ctx.cfg.dynamic_sampling || have >= B || out.rounds >= ctx.cfg.max_draw_rounds) break;
     // Draw for the missing groups at the keep rate seen so far (at least the number missing, at most 4 B).
-    const double rate = std::max(0.05, static_cast<double>(have) / static_cast<double>(prompts.size()));
+    const double rate = std::max(0.05, static_cast<double>(have) / static_cast<double>(out.prompts.size()));
     want = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((B - have) / rate)), B - have, 4 * B);
   }
-  if (ctx.cfg.dynamic_sampling && static_cast<int64_t>(groups.size()) > B) groups.resize(static_cast<size_t>(B));
-  AdvantageResult adv;
-  adv.advantages = at::cat(adv_parts, 0);
-  adv.zero_variance = at::cat(zero_parts, 0);
-  adv.n_zero_variance = adv.zero_variance.sum().item<int64_t>();
+  if (ctx.cfg.dynamic_sampling && static_cast<int64_t>(out.groups.size()) > B) out.groups.resize(static_cast<size_t>(B));
+  out.adv.advantages = at::cat(adv_parts, 0);
+  out.adv.zero_variance = at::cat(zero_parts, 0);
+  out.adv.n_zero_variance = out.adv.zero_variance.sum().item<int64_t>();
+  return out;
+}
 
-  TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, prompts, completions, adv, groups); });
+}  // namespace
+
+GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
+  auto t0 = std::chrono::steady_clock::now();
+  StageTimer timer;
+  Rollouts ro = collect_rollouts(ctx, timer);
+  TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, ro.prompts, ro.completions, ro.adv, ro.groups); });
   UpdateStats update;
   double logprob_diff = 0;
   if (batch.tokens.defined()) {
@@ -433,7 +443,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
       ctx.learner.set_step(step);  // every pass of a step at the step's learning rate
       update = timer.time("update", [&] { return ctx.learner.grpo_update(batch); });
     }
-    if (ctx.cfg.router_bias_rate > 0 && !update.expert_load.empty()) {
+    if (ctx.cfg.router_bias_rate > 0 && !update.skipped && !update.expert_load.empty()) {
       ctx.learner.update_router_bias(update.expert_load, ctx.cfg.router_bias_rate);
     }
   } else {
@@ -444,15 +454,15 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
 
   GrpoStepResult out;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  out.metrics = summarize(step, completions, scores, adv, gen, update, timer, seconds);
-  out.metrics["draw_rounds"] = rounds;
-  out.metrics["prompts_drawn"] = static_cast<int64_t>(prompts.size());
-  out.metrics["groups_trained"] = static_cast<int64_t>(groups.size());
+  out.metrics = summarize(step, ro.completions, ro.scores, ro.adv, ro.gen, update, timer, seconds);
+  out.metrics["draw_rounds"] = ro.rounds;
+  out.metrics["prompts_drawn"] = static_cast<int64_t>(ro.prompts.size());
+  out.metrics["groups_trained"] = static_cast<int64_t>(ro.groups.size());
   out.metrics["data_cursor"] = ctx.data_cursor;
   if (!update.skip_reason.empty()) {
     out.metrics["skip_reason"] = update.skip_reason;
     std::vector<int64_t> ids;
-    for (int64_t g : groups) ids.push_back(prompts[static_cast<size_t>(g)].id);
+    for (int64_t g : ro.groups) ids.push_back(ro.prompts[static_cast<size_t>(g)].id);
     out.metrics["skipped_prompt_ids"] = ids;  // the batch's prompts, to find what set it off
   }
   if (ctx.learner.config().loss.is_correction != "none") out.metrics["logprob_diff"] = logprob_diff;
@@ -463,8 +473,8 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
     out.metrics["expert_imbalance_max"] = worst;
   }
   if (ctx.cfg.routing_replay) out.metrics["routing_mismatch"] = update.routing_mismatch;
-  if (kl_reward_n > 0) out.metrics["kl_reward"] = kl_reward_sum / static_cast<double>(kl_reward_n);  // mean per sequence
-  out.samples = sample_records(ctx, step, prompts, completions, scores, adv.advantages);
+  if (ro.kl_reward_n > 0) out.metrics["kl_reward"] = ro.kl_reward_sum / static_cast<double>(ro.kl_reward_n);  // mean per sequence
+  out.samples = sample_records(ctx, step, ro.prompts, ro.completions, ro.scores, ro.adv.advantages);
   return out;
 }
 
