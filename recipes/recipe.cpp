@@ -105,6 +105,8 @@ void Recipe::bind() {
   s.add("rl.signal", &g.signal, "what must differ within a group: reward, or verifier (groups that differ only by "
         "shaping terms such as format get advantage 0)");
   s.add("rl.scale_by_std", &g.advantage.scale_by_std, "divide advantages by the group std (GRPO); false = Dr. GRPO");
+  s.add("rl.std_scope", &g.advantage.std_scope, "the std advantages are divided by: group (GRPO) or batch (all rewards "
+        "of the generation round; TRL's scale_rewards = batch)");
   s.add("rl.dynamic_sampling", &g.dynamic_sampling, "DAPO dynamic sampling: draw more prompts until prompts_per_step "
         "groups carry signal (needs drop_zero_variance)");
   s.add("rl.max_draw_rounds", &g.max_draw_rounds, "generation rounds per step with dynamic sampling, the first included");

@@ -15,8 +15,10 @@ AdvantageResult compute_group_advantages(const at::Tensor& rewards, const Advant
   // NOTE: equal rewards are detected exactly (max == min), not by a small std, so the report is honest.
   out.zero_variance = std::get<0>(r.max(1)) == std::get<0>(r.min(1));
   out.n_zero_variance = out.zero_variance.sum().item<int64_t>();
+  GRPO_CHECK(cfg.std_scope == "group" || cfg.std_scope == "batch", "rl.std_scope must be group or batch, got '",
+             cfg.std_scope, "'");
   if (cfg.scale_by_std) {
-    at::Tensor std = r.std(1, /*unbiased=*/true, /*keepdim=*/true);
+    at::Tensor std = cfg.std_scope == "group" ? r.std(1, /*unbiased=*/true, /*keepdim=*/true) : r.std();
     centered = centered / (std + cfg.eps);
   }
   out.advantages = centered.masked_fill(out.zero_variance.unsqueeze(1), 0.0).to(at::kFloat);

@@ -1,6 +1,8 @@
 // Group-relative advantages against hand-computed groups.
 #include "tests/catch_torch.h"
 
+#include <cmath>
+
 #include "rl/advantage.h"
 
 using namespace grpo::rl;
@@ -52,4 +54,18 @@ TEST_CASE("verifier ties: a group whose verdicts all agree carries no signal, wh
   CHECK(a.advantages[1].abs().sum().item<float>() == 0.0f);
   CHECK(at::equal(a.advantages[2], mixed));  // the shaping still orders samples inside a group that has signal
   CHECK_THROWS_WITH(mark_verifier_ties(a, ok.view({2, 8})), Catch::Contains("does not match"));
+}
+
+TEST_CASE("batch-level std: group means subtracted, one std over the whole batch", "[cpu]") {
+  at::Tensor r = at::tensor(std::vector<double>{1, 0, 0, 0, 1, 1, 2, 0}).view({2, 4});
+  AdvantageConfig cfg;
+  cfg.std_scope = "batch";
+  AdvantageResult a = compute_group_advantages(r, cfg);
+  // Group means 0.25 and 1.0; the std of all 8 rewards (unbiased): mean 0.625, squares sum 3.875 -> var 0.5536
+  const double std = std::sqrt((1 + 0 + 0 + 0 + 1 + 1 + 4 + 0 - 8 * 0.625 * 0.625) / 7);
+  CHECK(a.advantages[0][0].item<double>() == Approx(0.75 / (std + 1e-6)).epsilon(1e-5));
+  CHECK(a.advantages[1][2].item<double>() == Approx(1.0 / (std + 1e-6)).epsilon(1e-5));
+  CHECK(a.advantages[1][3].item<double>() == Approx(-1.0 / (std + 1e-6)).epsilon(1e-5));
+  cfg.std_scope = "rows";
+  CHECK_THROWS_WITH(compute_group_advantages(r, cfg), Catch::Contains("rl.std_scope"));
 }
