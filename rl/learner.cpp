@@ -157,7 +157,7 @@ struct Learner::Partial {
 
 void Learner::accumulate(policy::Transformer& replica, const TrainBatch& b, const LossWeights& weights,
                          const std::vector<RowRange>& ranges, Kind kind, Partial& st) const {
-  const int64_t N = b.tokens.size(0);
+  const int64_t N = global_rows_ > 0 ? global_rows_ : b.tokens.size(0);
   const bool use_aux = cfg_.aux_loss_coef > 0 && replica->config.n_expert > 0;
   const LossConfig& loss_cfg = cfg_.loss;
   for (const RowRange& r : ranges) {
@@ -262,11 +262,20 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   UpdateStats st;
   st.lr = lr_at(step_);
   // Token weights over the whole batch, so micro-batches add up to the batch's loss.
+  // With ranks, over the global batch: the normalisers are the sums over all ranks' shares.
+  double total_tokens = 0, total_rows = 0;
+  global_rows_ = 0;
+  if (dist_ != nullptr) {
+    auto t = dist_->all_reduce_sum({b.loss_mask.sum().item<double>(), static_cast<double>(b.tokens.size(0))},
+                                   "the batch's token and sequence counts");
+    total_tokens = t[0], total_rows = t[1];
+    global_rows_ = static_cast<int64_t>(t[1]);
+  }
   LossWeights weights;
   weights.loss = aggregation_weights(b.loss_mask, kind == Kind::grpo ? cfg_.loss.aggregation : LossAggregation::token_mean,
-                                     cfg_.loss.constant_norm);  // SFT: plain token mean
+                                     cfg_.loss.constant_norm, total_tokens, total_rows);  // SFT: plain token mean
   if (kind == Kind::grpo && cfg_.loss.entropy_coef > 0) {
-    weights.entropy = aggregation_weights(b.loss_mask, LossAggregation::token_mean);
+    weights.entropy = aggregation_weights(b.loss_mask, LossAggregation::token_mean, 1.0, total_tokens, total_rows);
   }
 
   // Micro-batches dealt to the workers by padded tokens (largest share to the least loaded), so the
@@ -334,6 +343,26 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
     }
   }
   st.tokens = b.lengths.sum().item<int64_t>();
+  if (dist_ != nullptr) {
+    // Every parameter takes part (an expert no token of this rank chose has a zero gradient here, not none).
+    std::vector<at::Tensor> grads;
+    for (auto& p : params) {
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    dist_->all_reduce_sum(grads, "gradients");
+    auto g = dist_->all_reduce_sum({st.loss, st.pg_loss, st.aux_loss, st.kl, st.clip_fraction, st.clip_low_fraction,
+                                    st.clip_high_fraction, st.is_weight_mean, st.ratio_mean, entropy_sum,
+                                    static_cast<double>(st.loss_tokens), static_cast<double>(st.tokens),
+                                    static_cast<double>(replayed), static_cast<double>(mismatch)},
+                                   "the update's statistics");
+    st.loss = g[0], st.pg_loss = g[1], st.aux_loss = g[2], st.kl = g[3], st.clip_fraction = g[4];
+    st.clip_low_fraction = g[5], st.clip_high_fraction = g[6], st.is_weight_mean = g[7], st.ratio_mean = g[8];
+    entropy_sum = g[9];
+    st.loss_tokens = static_cast<int64_t>(g[10]), st.tokens = static_cast<int64_t>(g[11]);
+    replayed = static_cast<int64_t>(g[12]), mismatch = static_cast<int64_t>(g[13]);
+    if (!st.expert_load.empty()) dist_->all_reduce_sum(st.expert_load, "expert loads");
+  }
   const double tokens = std::max<int64_t>(1, st.loss_tokens);
   st.entropy = entropy_sum / tokens;
   st.clip_fraction /= tokens;

@@ -9,6 +9,7 @@
 
 #include "policy/transformer.h"
 #include "rl/loss.h"
+#include "rl/dist.h"
 #include "rl/spike_guard.h"
 
 namespace torch::optim {
@@ -98,6 +99,10 @@ class Learner {
   const LearnerConfig& config() const { return cfg_; }
   // Judges every GRPO update before it is applied (not SFT's); null = only non-finite values are refused.
   void set_spike_guard(SpikeGuard* guard) { guard_ = guard; }
+  // Data parallelism across processes: each rank updates on its share of the global batch; losses are normalised
+  // by the global token and sequence counts, gradients summed over the ranks (bucketed all-reduce) before clipping,
+  // so every rank takes the same step. Statistics are the global batch's. Null = this process alone.
+  void set_dist(Dist* dist) { dist_ = dist; }
   // DeepSeek-V3's auxiliary-loss-free balancing after an update: each MoE layer with a score bias moves it by `rate`
   // against its load (UpdateStats::expert_load).
   void update_router_bias(const std::vector<at::Tensor>& expert_load, double rate);
@@ -120,6 +125,8 @@ class Learner {
   LearnerConfig cfg_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   SpikeGuard* guard_ = nullptr;
+  Dist* dist_ = nullptr;
+  int64_t global_rows_ = 0;  // this update's rows over all ranks (the load-balancing loss's share per micro-batch)
   int64_t step_ = 0;
 };
 

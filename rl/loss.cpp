@@ -1,6 +1,8 @@
 // The policy losses; see loss.h.
 #include "rl/loss.h"
 
+#include <algorithm>
+
 #include <ATen/core/grad_mode.h>
 
 #include "kernels/check.h"
@@ -40,11 +42,13 @@ void LossConfig::validate() const {
   GRPO_CHECK(constant_norm > 0, "rl.constant_norm must be > 0, got ", constant_norm);
 }
 
-at::Tensor aggregation_weights(const at::Tensor& mask, LossAggregation aggregation, double constant_norm) {
+at::Tensor aggregation_weights(const at::Tensor& mask, LossAggregation aggregation, double constant_norm,
+                               double total_tokens, double total_rows) {
   at::Tensor m = mask.to(at::kFloat);
-  const double n_seq = static_cast<double>(m.size(0));
+  const double n_seq = total_rows > 0 ? total_rows : static_cast<double>(m.size(0));
   switch (aggregation) {
-    case LossAggregation::token_mean: return m / m.sum().clamp_min(1.0);
+    case LossAggregation::token_mean:
+      return total_tokens > 0 ? m / std::max(1.0, total_tokens) : m / m.sum().clamp_min(1.0);
     case LossAggregation::seq_mean_token_mean: return m / (m.sum(1, true).clamp_min(1.0) * n_seq);
     case LossAggregation::seq_mean_token_sum_norm: return m / (constant_norm * n_seq);
     case LossAggregation::seq_sum: return m / n_seq;

@@ -44,7 +44,9 @@ struct LossConfig {
 // Per-token weights [N, L] summing the loss the way `aggregation` says; mask: [N, L] (1 = a token with loss).
 // token_mean: mask / sum(mask); seq_mean_token_mean: mask / (len_n * N); seq_mean_token_sum_norm:
 // mask / (constant_norm * N); seq_sum: mask / N.
-at::Tensor aggregation_weights(const at::Tensor& mask, LossAggregation aggregation, double constant_norm = 1.0);
+// total_tokens / total_rows: the whole global batch's (all ranks), when the mask is one rank's share; <= 0 = this mask's.
+at::Tensor aggregation_weights(const at::Tensor& mask, LossAggregation aggregation, double constant_norm = 1.0,
+                               double total_tokens = 0, double total_rows = 0);
 inline at::Tensor aggregation_weights(const at::Tensor& mask, const LossConfig& cfg) {
   return aggregation_weights(mask, cfg.aggregation, cfg.constant_norm);
 }

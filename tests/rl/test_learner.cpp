@@ -2,7 +2,13 @@
 // does not change the update, the schedule has its shape, and a non-finite gradient skips the step.
 #include "tests/catch_torch.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <limits>
 
@@ -11,6 +17,7 @@
 #include "rl/batch.h"
 #include "rl/learner.h"
 #include "tests/devices.h"
+#include "tests/temp_dir.h"
 
 using namespace grpo;
 using namespace grpo::rl;
@@ -266,4 +273,161 @@ TEST_CASE("activation checkpointing gives the same gradients, the load-balancing
     CHECK(worst < (dtype == at::kFloat ? 1e-6 : 1e-3));
     CHECK(grads[0][0].abs().sum().item<double>() > 0);
   }
+}
+
+namespace {
+
+// Rank `rank` of `world` in a child process: 3 GRPO updates over its share of 8 sequences (the global batch), its
+// final parameters written flat to `out` by rank 0. Exit status 0 when it ran through.
+[[noreturn]] void data_parallel_child(int64_t rank, int64_t world, int64_t port, LossAggregation agg,
+                                      const std::string& out) {
+  int status = 0;
+  try {
+    std::unique_ptr<Dist> dist;
+    if (world > 1) {
+      DistEnv env;
+      env.rank = rank, env.world_size = world, env.master_port = port;
+      dist = std::make_unique<Dist>(env, std::chrono::seconds(60));
+    }
+    policy::Transformer m = make_model();
+    Seqs all = make_seqs(8);
+    set_old_logprobs(all, m);
+    const std::vector<float> adv = {1.0f, -0.5f, 0.25f, -1.0f, 2.0f, -2.0f, 0.5f, -0.25f};
+    const int64_t begin = rank * 8 / world, end = (rank + 1) * 8 / world;
+    Seqs mine;
+    std::vector<float> my_adv;
+    for (int64_t i = begin; i < end; ++i) {
+      mine.prompts.push_back(all.prompts[i]);
+      mine.completions.push_back(all.completions[i]);
+      mine.logprobs.push_back(all.logprobs[i]);
+      my_adv.push_back(adv[static_cast<size_t>(i)]);
+    }
+    LearnerConfig cfg;
+    cfg.optim.lr = 1e-3;  // AdamW turns float rounding in near-zero gradients into lr-sized steps; RL uses far less
+    cfg.loss.aggregation = agg;
+    REQUIRE(cfg.aux_loss_coef > 0);  // the MoE's load-balancing loss, normalised over the global batch too
+    // One sequence per micro-batch, however the batch is split: the load-balancing loss is taken per micro-batch
+    // (as transformers does per forward), so only equal micro-batches give equal losses.
+    cfg.micro_batch_tokens = 8;
+    Learner learner(m, cfg);
+    learner.set_dist(dist.get());
+    for (int step = 0; step < 3; ++step) learner.grpo_update(mine.pack(my_adv, true));
+    if (rank == 0) {
+      std::vector<at::Tensor> flat;
+      for (const auto& p : m->parameters()) flat.push_back(p.detach().reshape({-1}));
+      at::Tensor w = at::cat(flat).contiguous();
+      std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(w.data_ptr<float>()),
+                                                 static_cast<std::streamsize>(w.numel() * sizeof(float)));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %lld: %s\n", static_cast<long long>(rank), e.what());
+    status = 1;
+  }
+  std::fflush(stderr);
+  _exit(status);
+}
+
+// Runs `world` ranks as child processes; returns rank 0's final parameters.
+at::Tensor run_ranks(int64_t world, LossAggregation agg, const std::string& dir) {
+  const int64_t port = 20000 + (static_cast<int64_t>(::getpid()) * 13 + world * 101 + static_cast<int64_t>(agg)) % 30000;
+  const std::string out = dir + "/weights_" + std::to_string(world) + ".bin";
+  std::vector<pid_t> pids;
+  for (int64_t r = 0; r < world; ++r) {
+    pid_t p = ::fork();
+    REQUIRE(p >= 0);
+    if (p == 0) data_parallel_child(r, world, port, agg, out);
+    pids.push_back(p);
+  }
+  for (pid_t p : pids) {
+    int status = 0;
+    ::waitpid(p, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+  }
+  std::ifstream in(out, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(!bytes.empty());
+  return at::from_blob(bytes.data(), {static_cast<int64_t>(bytes.size() / sizeof(float))}, at::kFloat).clone();
+}
+
+}  // namespace
+
+TEST_CASE("data-parallel learner over Gloo: 2 and 4 processes end with one process's weights after 3 steps", "[cpu]") {
+  // The parent computes nothing with LibTorch before forking: every run, the single process too, is a child.
+  grpo::test::TempDir dir;
+  for (LossAggregation agg : {LossAggregation::token_mean, LossAggregation::seq_mean_token_mean}) {
+    at::Tensor one = run_ranks(1, agg, dir.path.string());
+    for (int64_t world : {2, 4}) {
+      at::Tensor many = run_ranks(world, agg, dir.path.string());
+      INFO(world << " ranks, aggregation " << static_cast<int>(agg));
+      REQUIRE(many.numel() == one.numel());
+      CHECK((many - one).abs().max().item<double>() < 1e-5);
+    }
+    // And the updates did move the weights (a no-op would pass the comparison).
+    policy::Transformer fresh = make_model();
+    std::vector<at::Tensor> flat;
+    for (const auto& p : fresh->parameters()) flat.push_back(p.detach().reshape({-1}));
+    CHECK((at::cat(flat) - one).abs().max().item<double>() > 1e-4);
+  }
+}
+
+TEST_CASE("distributed settings from the environment are checked", "[cpu]") {
+  ::setenv("WORLD_SIZE", "2", 1);
+  ::unsetenv("RANK");
+  CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("without RANK"));
+  ::setenv("RANK", "2", 1);
+  CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("RANK='2'"));
+  ::setenv("RANK", "1", 1);
+  ::setenv("MASTER_PORT", "http", 1);
+  CHECK_THROWS_WITH(DistEnv::from_environment(), Catch::Contains("MASTER_PORT"));
+  ::setenv("MASTER_PORT", "29999", 1);
+  DistEnv e = DistEnv::from_environment();
+  CHECK(e.rank == 1);
+  CHECK(e.world_size == 2);
+  CHECK(e.master_port == 29999);
+  for (const char* v : {"WORLD_SIZE", "RANK", "MASTER_PORT"}) ::unsetenv(v);
+  CHECK_FALSE(DistEnv::from_environment().distributed());
+}
+
+TEST_CASE("a rank that dies ends the others' update with an error naming the collective, within the timeout", "[cpu]") {
+  grpo::test::TempDir dir;
+  const std::string log = (dir.path / "rank0.log").string();
+  const int64_t port = 20000 + (static_cast<int64_t>(::getpid()) * 17 + 7) % 30000;
+  pid_t pids[2];
+  for (int64_t r = 0; r < 2; ++r) {
+    pids[r] = ::fork();
+    REQUIRE(pids[r] >= 0);
+    if (pids[r] != 0) continue;
+    int status = 0;
+    try {
+      if (r == 0 && !std::freopen(log.c_str(), "w", stderr)) _exit(3);
+      DistEnv env;
+      env.rank = r, env.world_size = 2, env.master_port = port;
+      Dist dist(env, std::chrono::seconds(5));
+      if (r == 1) _exit(0);  // dies after joining, before the first collective
+      policy::Transformer m = make_model();
+      Seqs s = make_seqs(4);
+      set_old_logprobs(s, m);
+      Learner learner(m, LearnerConfig());
+      learner.set_dist(&dist);
+      learner.grpo_update(s.pack({1, -1, 1, -1}, true));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      status = 1;
+    }
+    std::fflush(stderr);
+    _exit(status);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  int st0 = 0, st1 = 0;
+  ::waitpid(pids[1], &st1, 0);
+  ::waitpid(pids[0], &st0, 0);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  INFO(text);
+  CHECK(WIFEXITED(st0));
+  CHECK(WEXITSTATUS(st0) == 1);
+  CHECK(text.find("rank 0: all-reduce of the batch's token and sequence counts failed or timed out") != std::string::npos);
+  CHECK(seconds < 30);
 }

@@ -1,0 +1,157 @@
+// c10d process groups; see dist.h.
+#include "rl/dist.h"
+
+#include <cstdlib>
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "kernels/check.h"
+
+namespace grpo::rl {
+
+namespace {
+
+int64_t env_int(const char* name, int64_t fallback, int64_t min, int64_t max) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const long long x = std::strtoll(v, &end, 10);
+  GRPO_CHECK(end != v && *end == '\0' && x >= min && x <= max, "environment: ", name, "='", v,
+             "' is not an integer in [", min, ", ", max, "]");
+  return x;
+}
+
+}  // namespace
+
+DistEnv DistEnv::from_environment() {
+  DistEnv e;
+  e.world_size = env_int("WORLD_SIZE", 1, 1, 1 << 20);
+  e.rank = env_int("RANK", 0, 0, e.world_size - 1);
+  e.local_rank = env_int("LOCAL_RANK", e.rank, 0, e.world_size - 1);
+  if (const char* a = std::getenv("MASTER_ADDR"); a != nullptr && *a != '\0') e.master_addr = a;
+  e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
+  GRPO_CHECK(e.world_size == 1 || std::getenv("RANK") != nullptr, "environment: WORLD_SIZE=", e.world_size,
+             " without RANK; hint: start the ranks with torchrun or grpo launch, which set both");
+  return e;
+}
+
+struct Dist::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+
+Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout) : env_(env), timeout_(timeout), impl_(new Impl) {
+  c10d::TCPStoreOptions o;
+  o.port = static_cast<std::uint16_t>(env.master_port);
+  o.isServer = env.rank == 0;
+  o.numWorkers = static_cast<std::size_t>(env.world_size);
+  o.timeout = timeout;
+  try {
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    // The loopback for a one-machine job; otherwise the interface GLOO_SOCKET_IFNAME names, else this host's name.
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    if (ifname != nullptr && *ifname != '\0') {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
+                                                              static_cast<int>(env.world_size), opts);
+  } catch (const std::exception& e) {
+    GRPO_FAIL("rank ", env.rank, " of ", env.world_size, ": cannot join the process group at ", env.master_addr, ":",
+              env.master_port, " within ", timeout.count() / 1000.0, " s: ", e.what(),
+              "; hint: are all ranks started, with the same MASTER_ADDR and MASTER_PORT?");
+  }
+}
+
+Dist::~Dist() = default;
+
+namespace {
+
+// Consecutive tensors grouped so that each group's bytes stay within the bucket (a larger tensor alone).
+std::vector<std::vector<at::Tensor>> buckets(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
+  std::vector<std::vector<at::Tensor>> out;
+  int64_t bytes = 0;
+  for (const auto& t : tensors) {
+    const int64_t b = t.numel() * static_cast<int64_t>(t.element_size());
+    if (out.empty() || (bytes + b > bucket_bytes && !out.back().empty())) {
+      out.emplace_back();
+      bytes = 0;
+    }
+    out.back().push_back(t);
+    bytes += b;
+  }
+  return out;
+}
+
+at::Tensor flatten(const std::vector<at::Tensor>& ts) {
+  std::vector<at::Tensor> flat;
+  for (const auto& t : ts) flat.push_back(t.reshape({-1}));
+  return at::cat(flat, 0);
+}
+
+void unflatten(const at::Tensor& flat, const std::vector<at::Tensor>& ts) {
+  int64_t offset = 0;
+  for (const auto& t : ts) {
+    t.copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));
+    offset += t.numel();
+  }
+}
+
+}  // namespace
+
+void Dist::all_reduce_sum(const std::vector<at::Tensor>& tensors, const std::string& what, int64_t bucket_bytes) {
+  for (const auto& group : buckets(tensors, bucket_bytes)) {
+    std::vector<at::Tensor> flat{flatten(group)};
+    try {
+      impl_->pg->allreduce(flat)->wait(timeout_);
+    } catch (const std::exception& e) {
+      GRPO_FAIL("rank ", env_.rank, ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+                " s (another rank died or hangs?): ", e.what());
+    }
+    unflatten(flat[0], group);
+  }
+}
+
+std::vector<double> Dist::all_reduce_sum(const std::vector<double>& values, const std::string& what) {
+  at::Tensor t = at::tensor(values, at::kDouble);
+  std::vector<at::Tensor> v{t};
+  try {
+    impl_->pg->allreduce(v)->wait(timeout_);
+  } catch (const std::exception& e) {
+    GRPO_FAIL("rank ", env_.rank, ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+              " s (another rank died or hangs?): ", e.what());
+  }
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+}
+
+void Dist::broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const std::string& what,
+                     int64_t bucket_bytes) {
+  for (const auto& group : buckets(tensors, bucket_bytes)) {
+    std::vector<at::Tensor> flat{flatten(group)};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = root;
+    try {
+      impl_->pg->broadcast(flat, opts)->wait(timeout_);
+    } catch (const std::exception& e) {
+      GRPO_FAIL("rank ", env_.rank, ": broadcast of ", what, " from rank ", root, " failed or timed out after ",
+                timeout_.count() / 1000.0, " s: ", e.what());
+    }
+    unflatten(flat[0], group);
+  }
+}
+
+void Dist::barrier(const std::string& what) {
+  try {
+    impl_->pg->barrier()->wait(timeout_);
+  } catch (const std::exception& e) {
+    GRPO_FAIL("rank ", env_.rank, ": barrier (", what, ") failed or timed out after ", timeout_.count() / 1000.0,
+              " s: ", e.what());
+  }
+}
+
+}  // namespace grpo::rl

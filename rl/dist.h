@@ -1,0 +1,57 @@
+// Processes working as one, on PyTorch's own distributed engine: c10d's TCPStore rendezvous and its Gloo process
+// group (CPU tensors), set up from the environment torchrun and Slurm launchers export (RANK, WORLD_SIZE,
+// LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Collectives are bucketed into flat buffers and every wait has a deadline:
+// a rank that dies or hangs ends the job with a message naming the collective, never a silent hang.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+namespace grpo::rl {
+
+struct DistEnv {
+  int64_t rank = 0, world_size = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int64_t master_port = 29500;
+  // From RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; without WORLD_SIZE a single process. A malformed or
+  // inconsistent value is an error naming the variable.
+  static DistEnv from_environment();
+  bool distributed() const { return world_size > 1; }
+};
+
+class Dist {
+ public:
+  // Joins the group (rank 0 hosts the store); waits at most `timeout` for the others, and each collective too.
+  Dist(const DistEnv& env, std::chrono::milliseconds timeout);
+  ~Dist();
+  Dist(const Dist&) = delete;
+  Dist& operator=(const Dist&) = delete;
+
+  int64_t rank() const { return env_.rank; }
+  int64_t world_size() const { return env_.world_size; }
+  bool is_main() const { return env_.rank == 0; }
+
+  // In place: every tensor becomes the sum over ranks. Float32 CPU tensors, packed into flat buckets of at most
+  // bucket_bytes each (one collective per bucket). `what` names the collective in errors ("gradients").
+  void all_reduce_sum(const std::vector<at::Tensor>& tensors, const std::string& what,
+                      int64_t bucket_bytes = int64_t{25} << 20);
+  // The sum over ranks of a few numbers (token counts, metric sums).
+  std::vector<double> all_reduce_sum(const std::vector<double>& values, const std::string& what);
+  // In place: every rank gets root's values.
+  void broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const std::string& what,
+                 int64_t bucket_bytes = int64_t{25} << 20);
+  void barrier(const std::string& what);
+
+ private:
+  struct Impl;
+  DistEnv env_;
+  std::chrono::milliseconds timeout_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace grpo::rl
