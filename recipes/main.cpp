@@ -11,6 +11,7 @@
 
 #include "kernels/check.h"
 #include "recipes/bench.h"
+#include "recipes/launch.h"
 #include "recipes/plot.h"
 #include "recipes/data_cmd.h"
 #include "recipes/generate.h"
@@ -37,6 +38,7 @@ constexpr const char* kUsage =
     "  convert   grpo convert --model DIR --out NEW_DIR [--dtype bfloat16] [--shard-mb N]: rewrite a checkpoint\n"
     "  init      grpo init --preset tiny-qwen2|CONFIG.json --tokenizer DIR --out NEW_DIR: a fresh random checkpoint\n"
     "  bench     grpo bench decode|learner --model DIR [--device cuda] [--dtype bf16] ...: tokens/s, one JSON line\n"
+    "  launch    grpo launch --nproc N -- train RECIPE.toml ...: N data-parallel ranks on this machine (as torchrun)\n"
     "  plot      grpo plot RUN_DIR [RUN_DIR...] [--out FILE.png]: reward, accuracy, length, KL, ... curves in one PNG\n"
     "  reward    grpo reward --task math|countdown|code --input FILE.jsonl [--output F]: score completions\n"
     "  tokenize  grpo tokenize --tokenizer PATH (--text S | --file F) [--decode] [--pieces]: ids of a text\n"
@@ -101,6 +103,7 @@ int run(int argc, char** argv) {
   if (cmd == "data") return grpo::recipes::run_data(argc - 2, argv + 2);
   if (cmd == "bench") return grpo::recipes::run_bench(argc - 2, argv + 2);
   if (cmd == "plot") return grpo::recipes::run_plot(argc - 2, argv + 2);
+  if (cmd == "launch") return grpo::recipes::run_launch(argc - 2, argv + 2);
   grpo::recipes::Recipe recipe;
   if (cmd == "help") {
     if (argc >= 3 && std::strcmp(argv[2], "-h") && std::strcmp(argv[2], "--help")) {
@@ -114,7 +117,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   GRPO_CHECK(cmd == "sft" || cmd == "train" || cmd == "eval", "unknown command '", cmd,
-             "'; hint: grpo sft|train|eval|data|generate|info|convert|init|bench|plot|tokenize|reward|help (grpo --help)");
+             "'; hint: grpo sft|train|eval|data|generate|info|convert|init|bench|plot|launch|tokenize|reward|help (grpo --help)");
   for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "-h") || !std::strcmp(argv[i], "--help")) {
       std::fputs(recipe_command_help(cmd), stdout);

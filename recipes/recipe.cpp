@@ -34,6 +34,8 @@ void Recipe::bind() {
   s.add("run.allow_config_change", &run.allow_config_change, "run.resume may continue with a changed recipe "
         "(each resumed segment's config is kept beside config.toml)");
   s.add("run.tensorboard", &run.tensorboard, "write TensorBoard event files beside metrics.jsonl");
+  s.add("run.dist_timeout", &run.dist_timeout, "several ranks (torchrun, grpo launch): seconds a rank waits in a "
+        "collective before the job ends with an error naming it");
 
   s.add("model.path", &cfg.model.path, "Hugging Face checkpoint directory to start from, or \"sft\": this run's newest SFT "
         "checkpoint");
@@ -234,7 +236,7 @@ std::vector<std::string> Recipe::changed_keys(const std::string& previous_config
   }
   auto is_exempt = [&](const std::string& key) {
     for (const char* prefix : {"run.resume", "run.overwrite", "run.allow_config_change", "run.threads",
-                               "run.pool_threads", "run.save_every", "run.keep_checkpoints", "run.tensorboard", "eval.", "rl.samples_every",
+                               "run.pool_threads", "run.save_every", "run.keep_checkpoints", "run.tensorboard", "run.dist_timeout", "eval.", "rl.samples_every",
                                "sft.eval_every"}) {
       if (key.rfind(prefix, 0) == 0) return true;
     }

@@ -31,6 +31,7 @@ DistEnv DistEnv::from_environment() {
   e.local_rank = env_int("LOCAL_RANK", e.rank, 0, e.world_size - 1);
   if (const char* a = std::getenv("MASTER_ADDR"); a != nullptr && *a != '\0') e.master_addr = a;
   e.master_port = env_int("MASTER_PORT", 29500, 1, 65535);
+  e.local_world_size = env_int("LOCAL_WORLD_SIZE", e.world_size, 1, e.world_size);
   GRPO_CHECK(e.world_size == 1 || std::getenv("RANK") != nullptr, "environment: WORLD_SIZE=", e.world_size,
              " without RANK; hint: start the ranks with torchrun or grpo launch, which set both");
   return e;
@@ -152,6 +153,25 @@ void Dist::barrier(const std::string& what) {
     GRPO_FAIL("rank ", env_.rank, ": barrier (", what, ") failed or timed out after ", timeout_.count() / 1000.0,
               " s: ", e.what());
   }
+}
+
+std::vector<std::string> Dist::gather_to_main(const std::string& text, const std::string& what) {
+  const std::string prefix = "gather/" + std::to_string(gathers_++) + "/";
+  std::vector<std::string> out;
+  try {
+    impl_->store->set(prefix + std::to_string(env_.rank), std::vector<uint8_t>(text.begin(), text.end()));
+    if (env_.rank != 0) return out;
+    for (int64_t r = 0; r < env_.world_size; ++r) {
+      const std::string key = prefix + std::to_string(r);
+      std::vector<uint8_t> v = impl_->store->get(key);  // waits for the key, up to the store's timeout
+      out.emplace_back(v.begin(), v.end());
+      impl_->store->deleteKey(key);
+    }
+  } catch (const std::exception& e) {
+    GRPO_FAIL("rank ", env_.rank, ": gathering ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+              " s (another rank died or hangs?): ", e.what());
+  }
+  return out;
 }
 
 }  // namespace grpo::rl

@@ -21,6 +21,7 @@ struct DistEnv {
   // From RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; without WORLD_SIZE a single process. A malformed or
   // inconsistent value is an error naming the variable.
   static DistEnv from_environment();
+  int64_t local_world_size = 1;  // ranks on this machine (LOCAL_WORLD_SIZE; they share its cores)
   bool distributed() const { return world_size > 1; }
 };
 
@@ -46,12 +47,15 @@ class Dist {
   void broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const std::string& what,
                  int64_t bucket_bytes = int64_t{25} << 20);
   void barrier(const std::string& what);
+  // Every rank's `text` on rank 0 (in rank order), through the store; the other ranks get an empty list.
+  std::vector<std::string> gather_to_main(const std::string& text, const std::string& what);
 
  private:
   struct Impl;
   DistEnv env_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<Impl> impl_;
+  int64_t gathers_ = 0;  // gather_to_main calls so far (the store keys' sequence number)
 };
 
 }  // namespace grpo::rl

@@ -58,9 +58,12 @@ class StageTimer {
   nlohmann::json times_ = nlohmann::json::object();
 };
 
+// The next n draws of the stream; with several ranks, this rank's contiguous slice of them (whole groups).
 std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t n) {
   std::vector<rollout::Prompt> prompts;
-  for (int64_t i = 0; i < n; ++i) prompts.push_back(ctx.stream.prompt(ctx.data_cursor++));
+  const int64_t begin = n * ctx.rank / ctx.world_size, end = n * (ctx.rank + 1) / ctx.world_size;
+  for (int64_t i = begin; i < end; ++i) prompts.push_back(ctx.stream.prompt(ctx.data_cursor + i));
+  ctx.data_cursor += n;
   return prompts;
 }
 

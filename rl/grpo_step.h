@@ -55,6 +55,7 @@ struct GrpoContext {
   int64_t micro_batch_tokens = 1024;
   at::Device device = at::kCPU;
   int64_t data_cursor = 0;  // the next training draw; checkpointed (dynamic sampling draws a varying number per step)
+  int64_t rank = 0, world_size = 1;  // data parallelism: this rank generates and trains on its slice of each draw
 };
 
 struct GrpoStepResult {

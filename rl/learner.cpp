@@ -266,7 +266,7 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   double total_tokens = 0, total_rows = 0;
   global_rows_ = 0;
   if (dist_ != nullptr) {
-    auto t = dist_->all_reduce_sum({b.loss_mask.sum().item<double>(), static_cast<double>(b.tokens.size(0))},
+    auto t = dist_->all_reduce_sum(std::vector<double>{b.loss_mask.sum().item<double>(), static_cast<double>(b.tokens.size(0))},
                                    "the batch's token and sequence counts");
     total_tokens = t[0], total_rows = t[1];
     global_rows_ = static_cast<int64_t>(t[1]);
@@ -351,7 +351,7 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
       grads.push_back(p.grad());
     }
     dist_->all_reduce_sum(grads, "gradients");
-    auto g = dist_->all_reduce_sum({st.loss, st.pg_loss, st.aux_loss, st.kl, st.clip_fraction, st.clip_low_fraction,
+    auto g = dist_->all_reduce_sum(std::vector<double>{st.loss, st.pg_loss, st.aux_loss, st.kl, st.clip_fraction, st.clip_low_fraction,
                                     st.clip_high_fraction, st.is_weight_mean, st.ratio_mean, entropy_sum,
                                     static_cast<double>(st.loss_tokens), static_cast<double>(st.tokens),
                                     static_cast<double>(replayed), static_cast<double>(mismatch)},

@@ -65,20 +65,26 @@ std::string latest_config(const std::string& dir) {
 namespace {
 
 
-// Writes each line to stderr and appends it to <dir>/log.txt.
+// Writes each line to stderr and appends it to <dir>/log.txt; a rank other than 0 (quiet) writes nothing but its
+// errors, which main prints.
 class RunLog {
  public:
-  explicit RunLog(const std::string& dir) : out_(dir + "/log.txt", std::ios::app) {}
+  explicit RunLog(const std::string& dir, bool quiet = false) : quiet_(quiet) {
+    if (!quiet) out_.open(dir + "/log.txt", std::ios::app);
+  }
   void operator()(const std::string& line) {
+    if (quiet_) return;
     std::fprintf(stderr, "%s\n", line.c_str());
     file_only(line);
   }
   void file_only(const std::string& line) {
+    if (quiet_) return;
     out_ << line << "\n";
     out_.flush();
   }
 
  private:
+  bool quiet_;
   std::ofstream out_;
 };
 
@@ -118,7 +124,7 @@ namespace {
 
 // The device, the compute dtype and the data-parallel workers of the learner and the rollout engine (written into
 // cfg).
-at::Device setup_device(TrainConfig& cfg) {
+at::Device setup_device(TrainConfig& cfg, int64_t local_world_size = 1) {
   at::Device device = at::kCPU;
   try {
     device = at::Device(cfg.run.device);
@@ -128,7 +134,12 @@ at::Device setup_device(TrainConfig& cfg) {
   GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "run.device is '", cfg.run.device,
              "' but this LibTorch has no CUDA device; hint: build against a CUDA LibTorch (CMAKE_PREFIX_PATH) "
              "or set run.device=cpu");
-  const int64_t workers = setup_cpu_threads(cfg.run.threads, device);
+  // Ranks on one machine share its cores: each takes its share unless run.threads says otherwise.
+  int64_t threads = cfg.run.threads;
+  if (threads == 0 && local_world_size > 1) {
+    threads = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / local_world_size);
+  }
+  const int64_t workers = setup_cpu_threads(threads, device);
   cfg.learner.n_workers = workers;
   cfg.engine.n_workers = workers;
   // One source of truth: run.dtype decides what the rollout generates with and what the learner computes in.
@@ -417,7 +428,55 @@ std::string roll_back(const std::string& dir, const std::string& init, const Spi
   return from;
 }
 
-int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device) {
+// One step's metrics over all ranks, from each rank's own line (equal shares: B / W prompts x G each). Learner
+// figures are already the global batch's (identical on every rank); rollout figures are averaged, counts summed, the
+// slowest rank's times and peaks kept, and the reward's std recombined exactly from each rank's mean and std.
+nlohmann::json merge_rank_metrics(const std::vector<std::string>& per_rank) {
+  std::vector<nlohmann::json> r;
+  for (const auto& t : per_rank) r.push_back(nlohmann::json::parse(t));
+  nlohmann::json m = r.front();
+  const double W = static_cast<double>(r.size());
+  auto over = [&](const std::string& key, auto&& fold) {
+    if (!m.contains(key) || !m[key].is_number()) return;
+    std::vector<double> v;
+    for (const auto& x : r) v.push_back(x.value(key, 0.0));
+    m[key] = fold(v);
+  };
+  auto mean = [&](const std::vector<double>& v) { double a = 0; for (double x : v) a += x; return a / W; };
+  auto sum = [&](const std::vector<double>& v) { double a = 0; for (double x : v) a += x; return a; };
+  auto max = [&](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
+  double second_moment = 0;
+  for (const auto& x : r) {
+    const double mu = x.value("reward_mean", 0.0), sd = x.value("reward_std", 0.0);
+    second_moment += (sd * sd + mu * mu) / W;
+  }
+  for (const char* k : {"reward_mean", "accuracy", "format_rate", "completion_len", "truncated_rate", "kl_reward"}) over(k, mean);
+  m["reward_std"] = std::sqrt(std::max(0.0, second_moment - m["reward_mean"].get<double>() * m["reward_mean"].get<double>()));
+  for (const char* k : {"zero_variance_groups", "kv_preemptions", "prefix_hit_tokens", "prompts_drawn", "groups_trained",
+                        "rollout_tokens_per_s"}) {
+    over(k, sum);
+  }
+  for (const char* k : {"step_seconds", "peak_rss_mib", "kv_peak_mb"}) over(k, max);
+  for (const char* table : {"reward_components", "verdicts", "time"}) {
+    nlohmann::json merged = nlohmann::json::object();
+    for (const auto& x : r) {
+      if (!x.contains(table)) continue;
+      for (auto it = x[table].begin(); it != x[table].end(); ++it) {
+        const double v = it.value().get<double>(), prev = merged.value(it.key(), 0.0);
+        merged[it.key()] = std::string(table) == "reward_components" ? prev + v / W
+                           : std::string(table) == "verdicts"        ? prev + v
+                                                                     : std::max(prev, v);
+      }
+    }
+    if (m.contains(table)) m[table] = merged;
+  }
+  for (auto& [k, v] : m["verdicts"].items()) v = static_cast<int64_t>(v.get<double>());
+  m["ranks"] = r.size();
+  return m;
+}
+
+int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device, Dist* dist) {
+  const bool main_rank = dist == nullptr || dist->is_main();
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   Start start = resolve_start(dir, cfg.run, device, [&](Start& s) {
     s.init = resolve_model_path(cfg, "train");
@@ -446,6 +505,11 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   ctx.micro_batch_tokens = cfg.learner.micro_batch_tokens;
   ctx.device = device;
   ctx.data_cursor = start.data_cursor >= 0 ? start.data_cursor : start.step * cfg.grpo.prompts_per_step;
+  if (dist != nullptr) {
+    ctx.rank = dist->rank();
+    ctx.world_size = dist->world_size();
+    learner.set_dist(dist);
+  }
   SpikeGuard guard(cfg.grpo.guard);
   if (start.checkpoint) guard.load(read_trainer_state(*start.checkpoint).extra.value("spike_guard", nlohmann::json()));
   learner.set_spike_guard(&guard);
@@ -456,21 +520,29 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
     ctx.reference->eval();
     for (auto& p : ctx.reference->parameters()) p.set_requires_grad(false);
   }
-  JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
-  JsonlWriter samples(dir + "/samples.jsonl", start.checkpoint ? start.step : -1);
+  // Rank 0 alone writes the run directory.
+  std::optional<JsonlWriter> metrics, samples;
   std::optional<TensorBoardWriter> tensorboard;
-  if (cfg.run.tensorboard) tensorboard.emplace(dir);
+  if (main_rank) {
+    metrics.emplace(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
+    samples.emplace(dir + "/samples.jsonl", start.checkpoint ? start.step : -1);
+    if (cfg.run.tensorboard) tensorboard.emplace(dir);
+  }
+  if (dist != nullptr) {
+    log(str("grpo: rank 0 of ", dist->world_size(), " data-parallel ranks (c10d, Gloo); each generates and trains on ",
+            cfg.grpo.prompts_per_step / dist->world_size(), " of the ", cfg.grpo.prompts_per_step, " prompts a step"));
+  }
   log(str("grpo: ", data.train_size(), " training prompts; B=", cfg.grpo.prompts_per_step, " G=", cfg.grpo.group_size,
           " lr=", cfg.learner.optim.lr, "; reward ", nlohmann::json(cfg.reward.weights).dump(), " (accuracy: ",
           cfg.reward.resolved_verifier(), "); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
           "; seed ", seed));
 
   double last_eval = -1;
-  if (!start.checkpoint && !data.eval_sets().empty()) {
+  if (!start.checkpoint && !data.eval_sets().empty() && main_rank) {
     nlohmann::json m = {{"step", 0}};
     evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", 0, m, log);
     last_eval = m["eval_accuracy"].get<double>();
-    metrics.write(m);
+    metrics->write(m);
     if (tensorboard) tensorboard->write(m);
   }
   install_interrupt_handler();
@@ -479,6 +551,21 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
     learner.set_step(step);
     GrpoStepResult r = grpo_step(ctx, step);
     const int64_t done = step + 1;
+    if (dist != nullptr) {
+      std::vector<std::string> all = dist->gather_to_main(r.metrics.dump(), "the step's metrics");
+      if (main_rank) r.metrics = merge_rank_metrics(all);
+    }
+    // Every rank stops after the same step: the interrupt flag is agreed on.
+    bool stop = interrupt_requested();
+    if (dist != nullptr) stop = dist->all_reduce_sum(std::vector<double>{stop ? 1.0 : 0.0}, "the interrupt flag")[0] > 0;
+    if (!main_rank) {
+      if (guard.rollback_due()) {
+        roll_back(dir, start.init, guard, pol, learner, engine, device, done);
+        guard.rolled_back();
+      }
+      if (stop) return 130;
+      continue;
+    }
     if (due(done, cfg.eval.every, cfg.grpo.steps) && !data.eval_sets().empty()) {
       progress.finish();
       evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", done, r.metrics, log);
@@ -496,9 +583,9 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
               r.metrics["rolled_back_to"].get<std::string>(), ", continuing with the next data"));
       guard.rolled_back();
     }
-    metrics.write(r.metrics);
+    metrics->write(r.metrics);
     if (tensorboard) tensorboard->write(r.metrics);
-    for (const auto& s : r.samples) samples.write(s);
+    for (const auto& s : r.samples) samples->write(s);
     char text[200];
     std::snprintf(text, sizeof(text), "reward %.3f acc %.3f | gen %s tok/s | learn %s tok/s | %.2f s/step%s",
                   r.metrics["reward_mean"].get<double>(), r.metrics["accuracy"].get<double>(),
@@ -507,11 +594,11 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
                   r.metrics["step_seconds"].get<double>(),
                   last_eval >= 0 ? str(" | eval ", std::to_string(last_eval).substr(0, 5)).c_str() : "");
     progress.update(done, text);
-    if (due(done, cfg.run.save_every, cfg.grpo.steps) || interrupt_requested()) {
+    if (due(done, cfg.run.save_every, cfg.grpo.steps) || stop) {
       TrainerState st{"grpo", done, seed,
                       {{"init", start.init}, {"data_cursor", ctx.data_cursor}, {"spike_guard", guard.to_json()}}};
       std::string path = save_checkpoint(dir, pol, &learner, st, cfg.run.keep_checkpoints);
-      if (interrupt_requested()) {
+      if (stop) {
         progress.finish();
         log(str("interrupted after step ", done, "; checkpoint ", path, "; continue with run.resume=true"));
         return 130;
@@ -537,11 +624,23 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
 int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   TrainConfig cfg = config;
   cfg.grpo.validate();
-  const at::Device device = setup_device(cfg);
+  // Several ranks when started by torchrun or grpo launch (WORLD_SIZE > 1): data parallel over c10d.
+  const DistEnv env = DistEnv::from_environment();
+  const at::Device device = setup_device(cfg, env.local_world_size);
   const std::string dir = phase_dir(cfg, "grpo");
-  prepare_run_dir(dir, cfg.run, resolved_toml);
-  RunLog log(dir);
-  return logged(log, [&] { return grpo_loop(cfg, dir, log, device); });
+  std::unique_ptr<Dist> dist;
+  if (env.distributed()) {
+    GRPO_CHECK(device.is_cpu(), "several ranks on ", device, ": only the CPU (Gloo) is wired so far; hint: one process "
+               "per GPU comes with NCCL");
+    GRPO_CHECK(cfg.grpo.prompts_per_step % env.world_size == 0, "rl.prompts_per_step = ", cfg.grpo.prompts_per_step,
+               " does not split over ", env.world_size, " ranks; hint: make it a multiple of WORLD_SIZE");
+    GRPO_CHECK(!cfg.grpo.dynamic_sampling, "rl.dynamic_sampling is not supported with several ranks yet");
+    dist = std::make_unique<Dist>(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.run.dist_timeout * 1000)));
+  }
+  if (env.rank == 0) prepare_run_dir(dir, cfg.run, resolved_toml);
+  if (dist) dist->barrier("the run directory");  // the others read it (resume) only once rank 0 has prepared it
+  RunLog log(dir, /*quiet=*/env.rank != 0);
+  return logged(log, [&] { return grpo_loop(cfg, dir, log, device, dist.get()); });
 }
 
 PromptTokenizer prompt_tokenizer(const TrainConfig& cfg) {

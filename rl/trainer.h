@@ -33,6 +33,7 @@ struct RunConfig {
   int64_t pool_threads = 2;                     // reward scoring threads
   bool allow_config_change = false;             // resume may continue with a changed recipe
   bool tensorboard = true;                      // TensorBoard event files beside metrics.jsonl
+  double dist_timeout = 1800;                   // seconds a rank waits in a collective (rank 0's evaluation included)
   void validate() const;
 };
 

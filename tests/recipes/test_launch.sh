@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# grpo launch: 2 and 4 data-parallel ranks (c10d over Gloo) of a real `grpo train` take the same 3 steps as one
+# process on the same global batch: the checkpoints' weights agree within 1e-5 and rank 0's merged metrics show the
+# same rewards. Then a rank that fails stops the others and the launcher names it. Usage: test_launch.sh GRPO RECIPE_DIR
+set -u
+grpo=$1
+recipe=$2/countdown-tiny.toml
+source "$(dirname "$0")/cli_lib.sh"
+
+# A reward with variance that depends only on the completion (each rank runs its own copy of the program).
+cat >"$work/reward.sh" <<'SH'
+while read -r line; do echo "0.$(( ${#line} % 7 ))"; done
+SH
+small=(model.preset=test-moe data.eval_size=8 sft.batch_size=16 sft.eval_every=0 eval.every=0 run.save_every=3
+       rl.prompts_per_step=4 rl.group_size=4 rl.drop_zero_variance=false run.threads=1
+       "reward.weights={countdown = 1.0, external = 1.0}" reward.verifier=countdown
+       reward.external_command="sh $work/reward.sh"
+       rl.aux_loss_coef=0)  # the load-balancing loss is per micro-batch, and ranks split micro-batches otherwise
+"$grpo" sft "$recipe" "${small[@]}" run.out_dir="$work/sft" sft.steps=3 2>/dev/null || fail "sft failed"
+small+=(model.path="$work/sft/sft/checkpoints/step_000003" rl.steps=3 rl.lr=1e-3)
+"$grpo" train "$recipe" "${small[@]}" run.out_dir="$work/one" 2>"$work/one.log" || fail "one process: $(tail -3 "$work/one.log")"
+for n in 2 4; do
+  "$grpo" launch --nproc $n -- train "$recipe" "${small[@]}" run.out_dir="$work/n$n" 2>"$work/n$n.log" ||
+    fail "launch --nproc $n: $(tail -5 "$work/n$n.log")"
+  grep -q "rank 0 of $n data-parallel ranks" "$work/n$n.log" || fail "no rank line: $(head -5 "$work/n$n.log")"
+  python3 - "$work/one/grpo" "$work/n$n/grpo" <<'PY' || fail "$n ranks differ from one process"
+import json, struct, sys
+
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", t["dtype"]
+        a, b = t["data_offsets"]
+        out[name] = struct.unpack("<%df" % ((b - a) // 4), data[a:b])
+    return out
+
+one, many = sys.argv[1], sys.argv[2]
+wa = tensors(one + "/checkpoints/step_000003/model.safetensors")
+wb = tensors(many + "/checkpoints/step_000003/model.safetensors")
+w0 = tensors(sys.argv[1].replace("/one/grpo", "/sft/sft") + "/checkpoints/step_000003/model.safetensors")
+assert wa.keys() == wb.keys()
+diff = max(abs(x - y) for k in wa for x, y in zip(wa[k], wb[k]))
+moved = max(abs(x - y) for k in wa for x, y in zip(wa[k], w0[k]))
+ma = [json.loads(l) for l in open(one + "/metrics.jsonl") if '"reward_mean"' in l]
+mb = [json.loads(l) for l in open(many + "/metrics.jsonl") if '"reward_mean"' in l]
+for a, b in zip(ma, mb):
+    for k in ("reward_mean", "reward_std", "completion_len", "learner_tokens"):
+        if abs(a[k] - b[k]) > 1e-9 * max(1, abs(a[k])):
+            sys.exit(f"step {a['step']}: {k} {a[k]} (one process) != {b[k]} (ranks)")
+print(f"ok: weights differ by at most {diff:.2e} from one process's (moved {moved:.2e} from the start); "
+      f"rewards, lengths and learner tokens equal in all {len(ma)} steps")
+sys.exit(0 if diff < 1e-5 and moved > 1e-4 else 1)
+PY
+done
+
+# A rank killed mid-run (kill -9): the launcher names it, stops rank 0, and exits non-zero; no hang.
+"$grpo" launch --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" run.out_dir="$work/kill" rl.steps=100000 \
+  2>"$work/kill.log" &
+launcher=$!
+victim=""
+for _ in $(seq 1 300); do
+  for c in $(pgrep -P $launcher); do
+    tr '\0' '\n' </proc/$c/environ 2>/dev/null | grep -qx "RANK=1" && victim=$c
+  done
+  [ -n "$victim" ] && grep -q "grpo\] step\|rank 0 of 2" "$work/kill.log" && break
+  sleep 0.1
+done
+[ -n "$victim" ] || { kill $launcher; fail "rank 1 never started: $(tail -3 "$work/kill.log")"; }
+sleep 1
+kill -9 "$victim"
+start=$(date +%s)
+wait $launcher
+rc=$?
+took=$(( $(date +%s) - start ))
+[ $rc -ne 0 ] || fail "the launch with a killed rank exited 0"
+grep -q "grpo launch: rank 1 ended with signal Killed; stopping the other ranks" "$work/kill.log" ||
+  fail "rank 1 not named: $(grep 'grpo launch' "$work/kill.log")"
+[ $took -le 20 ] || fail "the launch took $took s to end after the kill"
+pgrep -P $launcher >/dev/null 2>&1 && fail "ranks left running"
+echo "ok: rank 1 killed; the launch ended in $took s with status $rc ($(grep -m1 'grpo launch: rank' "$work/kill.log"))"
