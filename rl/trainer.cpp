@@ -323,7 +323,8 @@ Start resolve_start(const std::string& dir, const RunConfig& run, const at::Devi
   return s;
 }
 
-int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device) {
+int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device, Dist* dist) {
+  const bool main_rank = dist == nullptr || dist->is_main();
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   Start start = resolve_start(dir, cfg.run, device, [&](Start& s) {
     GRPO_CHECK(cfg.sft.optim.lr > 0, "sft.lr must be > 0");
@@ -346,14 +347,18 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
   LearnerConfig lc = cfg.learner;
   lc.optim = cfg.sft.optim;
   Learner learner(pol.model, lc);
+  learner.set_dist(dist);
   if (start.checkpoint) learner.load_optimizer(*start.checkpoint + "/optimizer.pt");
   rollout::RolloutEngine engine(pol.model, pol.tokenizer, engine_config(cfg, pol, data, cfg.sampling.max_new_tokens,
                                                                         [&log](const std::string& w) { log(w); }));
   auto pool = make_pool(cfg);
   data::TaskData::Stream stream(data, stream_seed(cfg, "sft"));
-  JsonlWriter metrics(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
+  std::optional<JsonlWriter> metrics;  // rank 0 alone writes the run directory
   std::optional<TensorBoardWriter> tensorboard;
-  if (cfg.run.tensorboard) tensorboard.emplace(dir);
+  if (main_rank) {
+    metrics.emplace(dir + "/metrics.jsonl", start.checkpoint ? start.step : -1);
+    if (cfg.run.tensorboard) tensorboard.emplace(dir);
+  }
   log(str("sft: ", data.train_size(), " training prompts; model ", pol.config.n_params(), " parameters (",
           pol.config.n_active_params(), " active); ", start.checkpoint ? "resuming " + *start.checkpoint : "from " + start.init,
           "; seed ", seed));
@@ -361,10 +366,12 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
   install_interrupt_handler();
   ProgressLine progress("sft", cfg.sft.steps, start.step);
   const int64_t B = cfg.sft.batch_size, eos = pol.eos_ids.front();
+  // With ranks, each takes its slice of the step's B draws; the learner combines them into the one global step.
+  const int64_t W = dist != nullptr ? dist->world_size() : 1, R = dist != nullptr ? dist->rank() : 0;
   for (int64_t step = start.step; step < cfg.sft.steps; ++step) {
     std::vector<rollout::Prompt> prompts;
     std::vector<std::vector<int64_t>> targets;
-    for (int64_t i = 0; i < B; ++i) {
+    for (int64_t i = B * R / W; i < B * (R + 1) / W; ++i) {
       const int64_t draw = step * B + i;
       prompts.push_back(stream.prompt(draw));
       std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(draw));
@@ -376,7 +383,7 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
                  "rl.micro_batch_tokens = ", cfg.learner.micro_batch_tokens, "; hint: raise rl.micro_batch_tokens");
     }
     std::vector<SequenceParts> parts;
-    for (int64_t i = 0; i < B; ++i) parts.push_back({&prompts[i].token_ids, &targets[i], nullptr, 0.0f});
+    for (size_t i = 0; i < prompts.size(); ++i) parts.push_back({&prompts[i].token_ids, &targets[i], nullptr, 0.0f});
     learner.set_step(step);
     UpdateStats up = learner.sft_update(pack_sequences(parts, pol.tokenizer->pad_id(), device));
     const int64_t done = step + 1;
@@ -384,21 +391,27 @@ int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::De
                         {"entropy", up.entropy}, {"grad_norm", up.grad_norm}, {"lr", up.lr},
                         {"learner_tokens_per_s", up.tokens / std::max(1e-9, up.seconds)},
                         {"step_seconds", up.seconds}, {"peak_rss_mib", peak_rss_mib()}};
+    bool stop = interrupt_requested();
+    if (dist != nullptr) stop = dist->all_reduce_sum(std::vector<double>{stop ? 1.0 : 0.0}, "the interrupt flag")[0] > 0;
+    if (!main_rank) {
+      if (stop) return 130;
+      continue;
+    }
     if (due(done, cfg.sft.eval_every, cfg.sft.steps) && !data.eval_sets().empty()) {
       progress.finish();
       engine.sync_weights(done);
       evaluate_during_training(engine, *pool, cfg, data, seed, "sft", done, m, log);
     }
-    metrics.write(m);
+    metrics->write(m);
     if (tensorboard) tensorboard->write(m);
     char text[128];
     std::snprintf(text, sizeof(text), "loss %.4f | %s tok/s", up.loss,
                   format_count(up.tokens / std::max(1e-9, up.seconds)).c_str());
     progress.update(done, text);
-    if (due(done, cfg.run.save_every, cfg.sft.steps) || interrupt_requested()) {
+    if (due(done, cfg.run.save_every, cfg.sft.steps) || stop) {
       TrainerState st{"sft", done, seed, {{"init", start.init}}};
       std::string path = save_checkpoint(dir, pol, &learner, st, cfg.run.keep_checkpoints);
-      if (interrupt_requested()) {
+      if (stop) {
         progress.finish();
         log(str("interrupted after step ", done, "; checkpoint ", path, "; continue with run.resume=true"));
         return 130;
@@ -610,15 +623,29 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   return 0;
 }
 
+// Several ranks when started by torchrun or grpo launch (WORLD_SIZE > 1): the process group, else null.
+std::unique_ptr<Dist> join_ranks(const DistEnv& env, const TrainConfig& cfg, const at::Device& device, int64_t batch,
+                                 const char* batch_key) {
+  if (!env.distributed()) return nullptr;
+  GRPO_CHECK(device.is_cpu(), "several ranks on ", device, ": only the CPU (Gloo) is wired so far; hint: one process "
+             "per GPU comes with NCCL");
+  GRPO_CHECK(batch % env.world_size == 0, batch_key, " = ", batch, " does not split over ", env.world_size,
+             " ranks; hint: make it a multiple of WORLD_SIZE");
+  return std::make_unique<Dist>(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.run.dist_timeout * 1000)));
+}
+
 }  // namespace
 
 int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
   TrainConfig cfg = config;
-  const at::Device device = setup_device(cfg);
+  const DistEnv env = DistEnv::from_environment();
+  const at::Device device = setup_device(cfg, env.local_world_size);
   const std::string dir = phase_dir(cfg, "sft");
-  prepare_run_dir(dir, cfg.run, resolved_toml);
-  RunLog log(dir);
-  return logged(log, [&] { return sft_loop(cfg, dir, log, device); });
+  std::unique_ptr<Dist> dist = join_ranks(env, cfg, device, cfg.sft.batch_size, "sft.batch_size");
+  if (env.rank == 0) prepare_run_dir(dir, cfg.run, resolved_toml);
+  if (dist) dist->barrier("the run directory");
+  RunLog log(dir, /*quiet=*/env.rank != 0);
+  return logged(log, [&] { return sft_loop(cfg, dir, log, device, dist.get()); });
 }
 
 int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
@@ -628,15 +655,9 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   const DistEnv env = DistEnv::from_environment();
   const at::Device device = setup_device(cfg, env.local_world_size);
   const std::string dir = phase_dir(cfg, "grpo");
-  std::unique_ptr<Dist> dist;
-  if (env.distributed()) {
-    GRPO_CHECK(device.is_cpu(), "several ranks on ", device, ": only the CPU (Gloo) is wired so far; hint: one process "
-               "per GPU comes with NCCL");
-    GRPO_CHECK(cfg.grpo.prompts_per_step % env.world_size == 0, "rl.prompts_per_step = ", cfg.grpo.prompts_per_step,
-               " does not split over ", env.world_size, " ranks; hint: make it a multiple of WORLD_SIZE");
-    GRPO_CHECK(!cfg.grpo.dynamic_sampling, "rl.dynamic_sampling is not supported with several ranks yet");
-    dist = std::make_unique<Dist>(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.run.dist_timeout * 1000)));
-  }
+  GRPO_CHECK(!env.distributed() || !cfg.grpo.dynamic_sampling, "rl.dynamic_sampling is not supported with several "
+             "ranks yet");
+  std::unique_ptr<Dist> dist = join_ranks(env, cfg, device, cfg.grpo.prompts_per_step, "rl.prompts_per_step");
   if (env.rank == 0) prepare_run_dir(dir, cfg.run, resolved_toml);
   if (dist) dist->barrier("the run directory");  // the others read it (resume) only once rank 0 has prepared it
   RunLog log(dir, /*quiet=*/env.rank != 0);
@@ -666,6 +687,8 @@ PromptTokenizer prompt_tokenizer(const TrainConfig& cfg) {
 }
 
 EvalRun run_eval(const TrainConfig& config) {
+  GRPO_CHECK(!DistEnv::from_environment().distributed(), "grpo eval runs in one process; hint: run it without "
+             "torchrun or grpo launch");
   TrainConfig cfg = config;
   const at::Device device = setup_device(cfg);
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);

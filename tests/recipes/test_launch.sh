@@ -16,48 +16,71 @@ small=(model.preset=test-moe data.eval_size=8 sft.batch_size=16 sft.eval_every=0
        "reward.weights={countdown = 1.0, external = 1.0}" reward.verifier=countdown
        reward.external_command="sh $work/reward.sh"
        rl.aux_loss_coef=0)  # the load-balancing loss is per micro-batch, and ranks split micro-batches otherwise
-"$grpo" sft "$recipe" "${small[@]}" run.out_dir="$work/sft" sft.steps=3 2>/dev/null || fail "sft failed"
-small+=(model.path="$work/sft/sft/checkpoints/step_000003" rl.steps=3 rl.lr=1e-3)
-"$grpo" train "$recipe" "${small[@]}" run.out_dir="$work/one" 2>"$work/one.log" || fail "one process: $(tail -3 "$work/one.log")"
-for n in 2 4; do
-  "$grpo" launch --nproc $n -- train "$recipe" "${small[@]}" run.out_dir="$work/n$n" 2>"$work/n$n.log" ||
-    fail "launch --nproc $n: $(tail -5 "$work/n$n.log")"
-  grep -q "rank 0 of $n data-parallel ranks" "$work/n$n.log" || fail "no rank line: $(head -5 "$work/n$n.log")"
-  python3 - "$work/one/grpo" "$work/n$n/grpo" <<'PY' || fail "$n ranks differ from one process"
+# compare.py A_CKPT B_CKPT START_CKPT [A_METRICS B_METRICS]: weights of two checkpoints within 1e-5 of each other and
+# moved from the start; with metrics files, the same rewards, lengths and learner tokens at every step.
+cat >"$work/compare.py" <<'PY'
 import json, struct, sys
 
-def tensors(path):
-    with open(path, "rb") as f:
+def tensors(ckpt):
+    with open(ckpt + "/model.safetensors", "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(n))
         data = f.read()
     out = {}
     for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        assert t["dtype"] == "F32", t["dtype"]
-        a, b = t["data_offsets"]
-        out[name] = struct.unpack("<%df" % ((b - a) // 4), data[a:b])
+        if name != "__metadata__":
+            a, b = t["data_offsets"]
+            out[name] = struct.unpack("<%df" % ((b - a) // 4), data[a:b])
     return out
 
-one, many = sys.argv[1], sys.argv[2]
-wa = tensors(one + "/checkpoints/step_000003/model.safetensors")
-wb = tensors(many + "/checkpoints/step_000003/model.safetensors")
-w0 = tensors(sys.argv[1].replace("/one/grpo", "/sft/sft") + "/checkpoints/step_000003/model.safetensors")
+wa, wb, w0 = tensors(sys.argv[1]), tensors(sys.argv[2]), tensors(sys.argv[3])
 assert wa.keys() == wb.keys()
 diff = max(abs(x - y) for k in wa for x, y in zip(wa[k], wb[k]))
 moved = max(abs(x - y) for k in wa for x, y in zip(wa[k], w0[k]))
-ma = [json.loads(l) for l in open(one + "/metrics.jsonl") if '"reward_mean"' in l]
-mb = [json.loads(l) for l in open(many + "/metrics.jsonl") if '"reward_mean"' in l]
-for a, b in zip(ma, mb):
-    for k in ("reward_mean", "reward_std", "completion_len", "learner_tokens"):
-        if abs(a[k] - b[k]) > 1e-9 * max(1, abs(a[k])):
-            sys.exit(f"step {a['step']}: {k} {a[k]} (one process) != {b[k]} (ranks)")
-print(f"ok: weights differ by at most {diff:.2e} from one process's (moved {moved:.2e} from the start); "
-      f"rewards, lengths and learner tokens equal in all {len(ma)} steps")
+steps = 0
+if len(sys.argv) > 5:
+    ma = {r["step"]: r for r in map(json.loads, open(sys.argv[4])) if "reward_mean" in r}
+    mb = {r["step"]: r for r in map(json.loads, open(sys.argv[5])) if "reward_mean" in r}
+    for s, a in ma.items():
+        b = mb[s]
+        for k in ("reward_mean", "reward_std", "completion_len", "learner_tokens"):
+            if abs(a[k] - b[k]) > 1e-9 * max(1, abs(a[k])):
+                sys.exit(f"step {s}: {k} {a[k]} (one process) != {b[k]} (ranks)")
+        steps += 1
+print(f"weights differ by at most {diff:.2e} (moved {moved:.2e} from the start); metrics equal in {steps} steps")
 sys.exit(0 if diff < 1e-5 and moved > 1e-4 else 1)
 PY
+cmp() { python3 "$work/compare.py" "$@"; }
+ck() { echo "$1/checkpoints/step_$(printf %06d "$2")"; }
+
+"$grpo" sft "$recipe" "${small[@]}" run.out_dir="$work/sft" sft.steps=3 2>/dev/null || fail "sft failed"
+start=$(ck "$work/sft/sft" 3)
+init=$work/init
+"$grpo" sft "$recipe" "${small[@]}" run.out_dir="$init" sft.steps=3 sft.lr=1e-30 2>/dev/null || fail "sft (start) failed"
+"$grpo" launch --nproc 2 -- sft "$recipe" "${small[@]}" run.out_dir="$work/sft2" sft.steps=3 2>"$work/sft2.log" ||
+  fail "launch sft: $(tail -3 "$work/sft2.log")"
+out=$(cmp "$start" "$(ck "$work/sft2/sft" 3)" "$(ck "$init/sft" 3)") || fail "SFT on 2 ranks differs: $out"
+echo "ok: SFT on 2 ranks: $out"
+
+small+=(model.path="$start" rl.lr=1e-3)
+"$grpo" train "$recipe" "${small[@]}" rl.steps=3 run.out_dir="$work/one" 2>"$work/one.log" || fail "one process: $(tail -3 "$work/one.log")"
+for n in 2 4; do
+  "$grpo" launch --nproc $n -- train "$recipe" "${small[@]}" rl.steps=3 run.out_dir="$work/n$n" 2>"$work/n$n.log" ||
+    fail "launch --nproc $n: $(tail -5 "$work/n$n.log")"
+  grep -q "rank 0 of $n data-parallel ranks" "$work/n$n.log" || fail "no rank line: $(head -5 "$work/n$n.log")"
+  out=$(cmp "$(ck "$work/one/grpo" 3)" "$(ck "$work/n$n/grpo" 3)" "$start" "$work/one/grpo/metrics.jsonl" \
+        "$work/n$n/grpo/metrics.jsonl") || fail "$n ranks differ from one process: $out"
+  echo "ok: GRPO on $n ranks: $out"
 done
+
+# Resume at another world size: the 2-rank run continues on 4 ranks to step 5, as one process runs 5 steps.
+"$grpo" train "$recipe" "${small[@]}" rl.steps=5 run.out_dir="$work/one5" 2>/dev/null || fail "one process, 5 steps"
+"$grpo" launch --nproc 4 -- train "$recipe" "${small[@]}" rl.steps=5 run.out_dir="$work/n2" run.resume=true \
+  2>"$work/resume.log" || fail "resume on 4 ranks: $(tail -3 "$work/resume.log")"
+grep -q "resuming .*step_000003" "$work/resume.log" || fail "did not resume from step 3: $(head -3 "$work/resume.log")"
+out=$(cmp "$(ck "$work/one5/grpo" 5)" "$(ck "$work/n2/grpo" 5)" "$start" "$work/one5/grpo/metrics.jsonl" \
+      "$work/n2/grpo/metrics.jsonl") || fail "2 ranks resumed on 4 differ from one process: $out"
+echo "ok: 3 steps on 2 ranks, resumed on 4 to step 5: $out"
 
 # A rank killed mid-run (kill -9): the launcher names it, stops rank 0, and exits non-zero; no hang.
 "$grpo" launch --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" run.out_dir="$work/kill" rl.steps=100000 \
