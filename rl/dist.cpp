@@ -38,13 +38,17 @@ DistEnv DistEnv::from_environment() {
 }
 
 struct Dist::Impl {
-  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
 };
 
 Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout) : env_(env), timeout_(timeout), impl_(new Impl) {
+  // NOTE: under torchrun its agent already hosts a store at MASTER_ADDR:MASTER_PORT, speaking the protocol of the
+  // agent's PyTorch, which need not be this LibTorch's: the ranks then meet at their own store one port up.
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  const bool agent_store = agent != nullptr && std::string(agent) == "True";
   c10d::TCPStoreOptions o;
-  o.port = static_cast<std::uint16_t>(env.master_port);
+  o.port = static_cast<std::uint16_t>(env.master_port + (agent_store ? 1 : 0));
   o.isServer = env.rank == 0;
   o.numWorkers = static_cast<std::size_t>(env.world_size);
   o.timeout = timeout;

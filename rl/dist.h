@@ -27,7 +27,8 @@ struct DistEnv {
 
 class Dist {
  public:
-  // Joins the group (rank 0 hosts the store); waits at most `timeout` for the others, and each collective too.
+  // Joins the group (rank 0 hosts the store at MASTER_PORT; under torchrun, whose agent holds that port, at
+  // MASTER_PORT + 1); waits at most `timeout` for the others, and each collective too.
   Dist(const DistEnv& env, std::chrono::milliseconds timeout);
   ~Dist();
   Dist(const Dist&) = delete;

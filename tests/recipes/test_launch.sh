@@ -82,6 +82,18 @@ out=$(cmp "$(ck "$work/one5/grpo" 5)" "$(ck "$work/n2/grpo" 5)" "$start" "$work/
       "$work/n2/grpo/metrics.jsonl") || fail "2 ranks resumed on 4 differ from one process: $out"
 echo "ok: 3 steps on 2 ranks, resumed on 4 to step 5: $out"
 
+# Under torchrun (PyPI's, when there is one: GRPO_TORCHRUN or on PATH), whose agent holds MASTER_PORT.
+torchrun=${GRPO_TORCHRUN:-$(command -v torchrun || true)}
+if [ -n "$torchrun" ] && [ -x "$torchrun" ]; then
+  "$torchrun" --nproc-per-node 2 --no-python "$grpo" train "$recipe" "${small[@]}" rl.steps=3 run.out_dir="$work/tr" \
+    >"$work/tr.log" 2>&1 || fail "torchrun: $(grep -m3 'error' "$work/tr.log")"
+  out=$(cmp "$(ck "$work/one/grpo" 3)" "$(ck "$work/tr/grpo" 3)" "$start" "$work/one/grpo/metrics.jsonl" \
+        "$work/tr/grpo/metrics.jsonl") || fail "2 ranks under torchrun differ from one process: $out"
+  echo "ok: GRPO on 2 ranks under $torchrun: $out"
+else
+  echo "SKIPPED: no torchrun here (set GRPO_TORCHRUN to PyPI's); grpo launch was checked instead"
+fi
+
 # A rank killed mid-run (kill -9): the launcher names it, stops rank 0, and exits non-zero; no hang.
 "$grpo" launch --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" run.out_dir="$work/kill" rl.steps=100000 \
   2>"$work/kill.log" &
