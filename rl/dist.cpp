@@ -1,6 +1,8 @@
 // c10d process groups; see dist.h.
 #include "rl/dist.h"
 
+#include <signal.h>
+
 #include <cstdlib>
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -43,6 +45,9 @@ struct Dist::Impl {
 };
 
 Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout) : env_(env), timeout_(timeout), impl_(new Impl) {
+  // NOTE: a write to a dead rank's socket raises SIGPIPE, which kills the process without a word; ignored (as Python,
+  // and so PyTorch, does), the write fails and the collective reports it.
+  ::signal(SIGPIPE, SIG_IGN);
   // NOTE: under torchrun its agent already hosts a store at MASTER_ADDR:MASTER_PORT, speaking the protocol of the
   // agent's PyTorch, which need not be this LibTorch's: the ranks then meet at their own store one port up.
   const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
