@@ -319,7 +319,7 @@ int64_t free_port() {
       my_adv.push_back(adv[static_cast<size_t>(i)]);
     }
     LearnerConfig cfg;
-    cfg.optim.lr = 1e-3;  // AdamW turns float rounding in near-zero gradients into lr-sized steps; RL uses far less
+    cfg.optim.lr = 5e-4;  // AdamW turns float rounding in near-zero gradients into lr-sized steps; RL uses far less
     cfg.loss.aggregation = agg;
     REQUIRE(cfg.aux_loss_coef > 0);  // the MoE's load-balancing loss, normalised over the global batch too
     // One sequence per micro-batch, however the batch is split: the load-balancing loss is taken per micro-batch
