@@ -21,6 +21,7 @@
 #include "policy/tokenizer/tokenizer_files.h"
 #include "policy/weights.h"
 #include "recipes/cli_args.h"
+#include "rl/dist.h"
 #include "rl/learner.h"
 #include "rl/trainer.h"
 #include "rollout/engine.h"
@@ -33,6 +34,7 @@ const char* kUsage =
     "usage: grpo bench decode --model DIR [--device D] [--dtype T] [--sequences S] [--samples G] [--prompt-len P]\n"
     "                         [--new-tokens N] [--threads N] [--block-size B] [--no-share-prefix]\n"
     "       grpo bench logprobs [--tokens M] [--hidden C] [--vocab V] [--naive] [--device D]\n"
+    "       grpo launch --nproc N -- bench broadcast --model DIR [--iters K]\n"
     "       grpo bench learner --model DIR [--device D] [--dtype T] [--micro-batch-tokens M] [--seq-len L]\n"
     "                          [--activation-checkpointing]\n"
     "                          [--micro-batches K] [--steps N]\n";
@@ -51,6 +53,8 @@ const char* kDetails =
     "  forward and backward through both, chunked (as the learner does) or --naive (autograd over full [M, V]\n"
     "  logits): seconds and the peak memory above the inputs (CPU: peak resident set; CUDA: the caching allocator).\n"
     "  Defaults M = 2048, C = 896, V = 151936 (Qwen2.5-0.5B's head). Run each path in its own process.\n"
+    "broadcast: under grpo launch or torchrun, rank 0 sends every parameter of the model to the other ranks (c10d\n"
+    "  Gloo, 25 MB buckets), K times (default 5) after a warm-up: seconds per broadcast (median) and GB/s of weights.\n"
     "Output: one JSON line on stdout; a summary on stderr.\n";
 
 int64_t weight_bytes(const policy::Transformer& m) {
@@ -286,6 +290,42 @@ int bench_logprobs(const Args& a) {
   return 0;
 }
 
+int bench_broadcast(const Args& a) {
+  const rl::DistEnv env = rl::DistEnv::from_environment();
+  GRPO_CHECK(env.distributed(), "grpo bench broadcast needs several ranks; hint: grpo launch --nproc 2 -- bench "
+             "broadcast --model DIR");
+  GRPO_CHECK(a.has("--model"), "grpo bench: --model DIR is required; usage:\n", kUsage);
+  const int64_t iters = a.get_count("--iters", 5, "bench");
+  rl::Dist dist(env, std::chrono::minutes(10));
+  policy::Policy pol = policy::load_policy(a.get("--model"), at::kCPU);
+  std::vector<at::Tensor> params;
+  int64_t bytes = 0;
+  for (const auto& p : pol.model->parameters()) {
+    params.push_back(p.detach());
+    bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  dist.broadcast(params, 0, "the weights");  // warm-up: connections and buffers
+  std::vector<double> secs;
+  for (int64_t i = 0; i < iters; ++i) {
+    dist.barrier("the broadcast bench");
+    auto t0 = std::chrono::steady_clock::now();
+    dist.broadcast(params, 0, "the weights");
+    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(secs.begin(), secs.end());
+  const double median = secs[secs.size() / 2];
+  if (dist.is_main()) {
+    nlohmann::json j = {{"bench", "broadcast"}, {"model", a.get("--model")}, {"ranks", env.world_size},
+                        {"parameters", pol.config.n_params()}, {"bytes", bytes}, {"seconds", median},
+                        {"gb_per_s", static_cast<double>(bytes) / median / 1e9}, {"backend", "gloo"}};
+    std::printf("%s\n", j.dump().c_str());
+    std::fprintf(stderr, "bench broadcast: %.0f MB of weights to %lld ranks in %.3f s (median of %lld): %.2f GB/s\n",
+                 static_cast<double>(bytes) / 1e6, static_cast<long long>(env.world_size - 1), median,
+                 static_cast<long long>(iters), static_cast<double>(bytes) / median / 1e9);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int run_bench(int argc, char** argv) {
@@ -295,8 +335,12 @@ int run_bench(int argc, char** argv) {
     std::printf("%s\n%s", kUsage, kDetails);
     return 0;
   }
-  GRPO_CHECK(what == "decode" || what == "learner" || what == "logprobs", "grpo bench: unknown benchmark '", what,
+  GRPO_CHECK(what == "decode" || what == "learner" || what == "logprobs" || what == "broadcast",
+             "grpo bench: unknown benchmark '", what,
              "'; usage:\n", kUsage);
+  if (what == "broadcast") {
+    return bench_broadcast(parse_args(argc - 1, argv + 1, "bench", {"--model", "--iters"}, {}, kUsage, kDetails));
+  }
   if (what == "logprobs") {
     return bench_logprobs(parse_args(argc - 1, argv + 1, "bench", {"--tokens", "--hidden", "--vocab", "--device"},
                                      {"--naive"}, kUsage, kDetails));
