@@ -69,28 +69,19 @@ void reset_peak_memory(const at::Device& device) {
 #endif
 }
 
-// Peak bytes allocated on a CUDA device since the last reset; -1 elsewhere.
-double peak_memory_mb(const at::Device& device) {
+// Bytes allocated on a CUDA device, in MiB: the peak since the last reset, or now; -1 elsewhere.
+double cuda_memory_mb(const at::Device& device, bool peak) {
 #ifdef GRPO_HAS_CUDA
   if (device.is_cuda()) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);
+    const auto& a = stats.allocated_bytes[0];
+    return static_cast<double>(peak ? a.peak : a.current) / (1 << 20);
   }
 #endif
+  (void)device, (void)peak;
   return -1;
 }
-
-// Bytes allocated on a CUDA device now, in MiB; 0 elsewhere.
-double current_memory_mb(const at::Device& device) {
-#ifdef GRPO_HAS_CUDA
-  if (device.is_cuda()) {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index() < 0 ? 0 : device.index());
-    return static_cast<double>(stats.allocated_bytes[0].current) / (1 << 20);
-  }
-#endif
-  (void)device;
-  return 0;
-}
+double peak_memory_mb(const at::Device& device) { return cuda_memory_mb(device, /*peak=*/true); }
 
 struct Loaded {
   policy::Policy pol;
@@ -271,7 +262,7 @@ int bench_logprobs(const Args& a) {
   w.mutable_grad() = at::zeros_like(w);
   at::matmul(h.detach().narrow(0, 0, std::min<int64_t>(M, 8)), w.detach().t());  // BLAS buffers before the baseline
   reset_peak_memory(device);
-  const double base = device.is_cuda() ? current_memory_mb(device) : rss_now_and_peak_mib().first;
+  const double base = device.is_cuda() ? cuda_memory_mb(device, /*peak=*/false) : rss_now_and_peak_mib().first;
   auto t0 = std::chrono::steady_clock::now();
   policy::TokenStats s = naive ? policy::token_logprobs_naive(h, w, tgt, 1.0, true)
                                : policy::token_logprobs(h, w, tgt, 1.0, true);

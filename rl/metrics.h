@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,6 +39,11 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_, last_print_;
   bool open_ = false;
 };
+
+// One step's metrics.jsonl record over all data-parallel ranks, from each rank's own record (equal shares): rollout
+// figures averaged, counts summed, the slowest rank's times and peaks kept, the reward's std recombined exactly;
+// learner figures (already the global batch's) as rank 0 has them.
+nlohmann::json merge_rank_metrics(const std::vector<std::string>& per_rank);
 
 // Peak resident set size of this process in MiB.
 double peak_rss_mib();

@@ -441,53 +441,6 @@ std::string roll_back(const std::string& dir, const std::string& init, const Spi
   return from;
 }
 
-// One step's metrics over all ranks, from each rank's own line (equal shares: B / W prompts x G each). Learner
-// figures are already the global batch's (identical on every rank); rollout figures are averaged, counts summed, the
-// slowest rank's times and peaks kept, and the reward's std recombined exactly from each rank's mean and std.
-nlohmann::json merge_rank_metrics(const std::vector<std::string>& per_rank) {
-  std::vector<nlohmann::json> r;
-  for (const auto& t : per_rank) r.push_back(nlohmann::json::parse(t));
-  nlohmann::json m = r.front();
-  const double W = static_cast<double>(r.size());
-  auto over = [&](const std::string& key, auto&& fold) {
-    if (!m.contains(key) || !m[key].is_number()) return;
-    std::vector<double> v;
-    for (const auto& x : r) v.push_back(x.value(key, 0.0));
-    m[key] = fold(v);
-  };
-  auto mean = [&](const std::vector<double>& v) { double a = 0; for (double x : v) a += x; return a / W; };
-  auto sum = [&](const std::vector<double>& v) { double a = 0; for (double x : v) a += x; return a; };
-  auto max = [&](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
-  double second_moment = 0;
-  for (const auto& x : r) {
-    const double mu = x.value("reward_mean", 0.0), sd = x.value("reward_std", 0.0);
-    second_moment += (sd * sd + mu * mu) / W;
-  }
-  for (const char* k : {"reward_mean", "accuracy", "format_rate", "completion_len", "truncated_rate", "kl_reward"}) over(k, mean);
-  m["reward_std"] = std::sqrt(std::max(0.0, second_moment - m["reward_mean"].get<double>() * m["reward_mean"].get<double>()));
-  for (const char* k : {"zero_variance_groups", "kv_preemptions", "prefix_hit_tokens", "prompts_drawn", "groups_trained",
-                        "rollout_tokens_per_s"}) {
-    over(k, sum);
-  }
-  for (const char* k : {"step_seconds", "peak_rss_mib", "kv_peak_mb"}) over(k, max);
-  for (const char* table : {"reward_components", "verdicts", "time"}) {
-    nlohmann::json merged = nlohmann::json::object();
-    for (const auto& x : r) {
-      if (!x.contains(table)) continue;
-      for (auto it = x[table].begin(); it != x[table].end(); ++it) {
-        const double v = it.value().get<double>(), prev = merged.value(it.key(), 0.0);
-        merged[it.key()] = std::string(table) == "reward_components" ? prev + v / W
-                           : std::string(table) == "verdicts"        ? prev + v
-                                                                     : std::max(prev, v);
-      }
-    }
-    if (m.contains(table)) m[table] = merged;
-  }
-  for (auto& [k, v] : m["verdicts"].items()) v = static_cast<int64_t>(v.get<double>());
-  m["ranks"] = r.size();
-  return m;
-}
-
 int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device, Dist* dist) {
   const bool main_rank = dist == nullptr || dist->is_main();
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
