@@ -36,6 +36,9 @@ void Recipe::bind() {
   s.add("run.tensorboard", &run.tensorboard, "write TensorBoard event files beside metrics.jsonl");
   s.add("run.dist_timeout", &run.dist_timeout, "several ranks (torchrun, grpo launch): seconds a rank waits in a "
         "collective before the job ends with an error naming it");
+  s.add("run.placement", &run.placement, "several ranks: colocated (every rank generates and trains) or split (the "
+        "last run.rollout_ranks ranks generate, the others train; weights broadcast after each update)");
+  s.add("run.rollout_ranks", &run.rollout_ranks, "run.placement = split: how many ranks only generate");
 
   s.add("model.path", &cfg.model.path, "Hugging Face checkpoint directory to start from, or \"sft\": this run's newest SFT "
         "checkpoint");
@@ -111,6 +114,8 @@ void Recipe::bind() {
         "of the generation round; TRL's scale_rewards = batch)");
   s.add("rl.dynamic_sampling", &g.dynamic_sampling, "DAPO dynamic sampling: draw more prompts until prompts_per_step "
         "groups carry signal (needs drop_zero_variance)");
+  s.add("rl.max_staleness", &g.max_staleness, "run.placement = split: updates a step's completions may lag the "
+        "weights it trains (1: the next step's rollout overlaps this step's update; 0: none)");
   s.add("rl.max_draw_rounds", &g.max_draw_rounds, "generation rounds per step with dynamic sampling, the first included");
   s.add("rl.mask_truncated", &g.mask_truncated, "completions cut at rollout.max_new_tokens carry no loss (DAPO overlong "
         "filtering; the soft penalty is the reward component overlong)");
@@ -236,7 +241,8 @@ std::vector<std::string> Recipe::changed_keys(const std::string& previous_config
   }
   auto is_exempt = [&](const std::string& key) {
     for (const char* prefix : {"run.resume", "run.overwrite", "run.allow_config_change", "run.threads",
-                               "run.pool_threads", "run.save_every", "run.keep_checkpoints", "run.tensorboard", "run.dist_timeout", "eval.", "rl.samples_every",
+                               "run.pool_threads", "run.save_every", "run.keep_checkpoints", "run.tensorboard", "run.dist_timeout", "run.placement",
+                               "run.rollout_ranks", "eval.", "rl.samples_every",
                                "sft.eval_every"}) {
       if (key.rfind(prefix, 0) == 0) return true;
     }

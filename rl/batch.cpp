@@ -73,4 +73,14 @@ TrainBatch pack_sequences(const std::vector<SequenceParts>& parts, int64_t pad_i
   return b;
 }
 
+TrainBatch empty_batch(const at::Device& device) {
+  TrainBatch b;
+  b.tokens = at::zeros({0, 2}, at::TensorOptions(at::kLong).device(device));
+  b.lengths = at::zeros({0}, at::TensorOptions(at::kLong).device(device));
+  b.loss_mask = at::zeros({0, 1}, at::TensorOptions(at::kFloat).device(device));
+  b.advantages = at::zeros({0}, at::TensorOptions(at::kFloat).device(device));
+  b.old_logprobs = at::zeros({0, 1}, at::TensorOptions(at::kFloat).device(device));
+  return b;
+}
+
 }  // namespace grpo::rl

@@ -25,4 +25,7 @@ struct SequenceParts {
 // `device`.
 TrainBatch pack_sequences(const std::vector<SequenceParts>& parts, int64_t pad_id, const at::Device& device);
 
+// A batch of zero rows (T = 2), with log-probs: a data-parallel rank's share when none of its groups carries signal.
+TrainBatch empty_batch(const at::Device& device);
+
 }  // namespace grpo::rl

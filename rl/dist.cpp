@@ -3,8 +3,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -44,7 +46,29 @@ struct Dist::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
 };
 
-Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout) : env_(env), timeout_(timeout), impl_(new Impl) {
+namespace {
+
+// A Gloo group over `store`: the loopback for a one-machine job; otherwise the interface GLOO_SOCKET_IFNAME names,
+// else this host's name.
+c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo_group(const c10::intrusive_ptr<c10d::Store>& store, int64_t rank,
+                                                      int64_t size, const std::string& master_addr,
+                                                      std::chrono::milliseconds timeout) {
+  auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  if (ifname != nullptr && *ifname != '\0') {
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+  } else if (master_addr == "127.0.0.1" || master_addr == "localhost") {
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+  } else {
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+  }
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, static_cast<int>(rank), static_cast<int>(size), opts);
+}
+
+}  // namespace
+
+Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout)
+    : env_(env), world_rank_(env.rank), timeout_(timeout), impl_(new Impl) {
   // NOTE: a write to a dead rank's socket raises SIGPIPE, which kills the process without a word; ignored (as Python,
   // and so PyTorch, does), the write fails and the collective reports it.
   ::signal(SIGPIPE, SIG_IGN);
@@ -59,22 +83,67 @@ Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout) : env_(env), t
   o.timeout = timeout;
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
-    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-    // The loopback for a one-machine job; otherwise the interface GLOO_SOCKET_IFNAME names, else this host's name.
-    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
-    if (ifname != nullptr && *ifname != '\0') {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
-    } else if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-    } else {
-      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-    }
-    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, static_cast<int>(env.rank),
-                                                              static_cast<int>(env.world_size), opts);
+    impl_->pg = gloo_group(impl_->store, env.rank, env.world_size, env.master_addr, timeout);
   } catch (const std::exception& e) {
     GRPO_FAIL("rank ", env.rank, " of ", env.world_size, ": cannot join the process group at ", env.master_addr, ":",
               env.master_port, " within ", timeout.count() / 1000.0, " s: ", e.what(),
               "; hint: are all ranks started, with the same MASTER_ADDR and MASTER_PORT?");
+  }
+}
+
+Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl, int64_t world_rank,
+           std::string name)
+    : env_(env), world_rank_(world_rank), name_(std::move(name)), timeout_(timeout), impl_(std::move(impl)) {}
+
+std::unique_ptr<Dist> Dist::subgroup(const std::string& name, const std::vector<int64_t>& members) const {
+  GRPO_CHECK(!members.empty() && std::is_sorted(members.begin(), members.end()) &&
+                 std::adjacent_find(members.begin(), members.end()) == members.end() && members.front() >= 0 &&
+                 members.back() < env_.world_size,
+             "Dist::subgroup '", name, "': members must be distinct ranks in [0, ", env_.world_size, "), ascending");
+  const auto it = std::find(members.begin(), members.end(), env_.rank);
+  if (it == members.end()) return nullptr;
+  DistEnv sub = env_;
+  sub.rank = it - members.begin();
+  sub.world_size = static_cast<int64_t>(members.size());
+  auto impl = std::make_unique<Impl>();
+  impl->store = c10::make_intrusive<c10d::PrefixStore>("group/" + name, impl_->store);
+  try {
+    impl->pg = gloo_group(impl->store, sub.rank, sub.world_size, env_.master_addr, timeout_);
+  } catch (const std::exception& e) {
+    GRPO_FAIL(who(), ": cannot form the ", name, " group within ", timeout_.count() / 1000.0, " s: ", e.what());
+  }
+  return std::unique_ptr<Dist>(new Dist(sub, timeout_, std::move(impl), world_rank_, name));
+}
+
+std::string Dist::who() const {
+  if (name_.empty()) return "rank " + std::to_string(world_rank_);
+  return "rank " + std::to_string(world_rank_) + " (" + name_ + " group: " + std::to_string(env_.rank) + " of " +
+         std::to_string(env_.world_size) + ")";
+}
+
+void Dist::put(const std::string& key, const std::string& bytes) {
+  try {
+    impl_->store->set(key, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  } catch (const std::exception& e) {
+    GRPO_FAIL(who(), ": cannot post ", key, " to the store (rank 0, which hosts it, died?): ", e.what());
+  }
+}
+
+std::string Dist::get(const std::string& key, const std::string& what) {
+  try {
+    std::vector<uint8_t> v = impl_->store->get(key);  // waits for the key, up to the store's timeout
+    return std::string(v.begin(), v.end());
+  } catch (const std::exception& e) {
+    GRPO_FAIL(who(), ": waiting for ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+              " s (the rank that sends it died or hangs?): ", e.what());
+  }
+}
+
+void Dist::remove(const std::string& key) {
+  try {
+    impl_->store->deleteKey(key);
+  } catch (const std::exception& e) {
+    GRPO_FAIL(who(), ": cannot delete ", key, " from the store: ", e.what());
   }
 }
 
@@ -120,7 +189,7 @@ void Dist::all_reduce_sum(const std::vector<at::Tensor>& tensors, const std::str
     try {
       impl_->pg->allreduce(flat)->wait(timeout_);
     } catch (const std::exception& e) {
-      GRPO_FAIL("rank ", env_.rank, ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+      GRPO_FAIL(who(), ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
                 " s (another rank died or hangs?): ", e.what());
     }
     unflatten(flat[0], group);
@@ -133,7 +202,7 @@ std::vector<double> Dist::all_reduce_sum(const std::vector<double>& values, cons
   try {
     impl_->pg->allreduce(v)->wait(timeout_);
   } catch (const std::exception& e) {
-    GRPO_FAIL("rank ", env_.rank, ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+    GRPO_FAIL(who(), ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
               " s (another rank died or hangs?): ", e.what());
   }
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
@@ -148,10 +217,10 @@ void Dist::broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const
     try {
       impl_->pg->broadcast(flat, opts)->wait(timeout_);
     } catch (const std::exception& e) {
-      GRPO_FAIL("rank ", env_.rank, ": broadcast of ", what, " from rank ", root, " failed or timed out after ",
+      GRPO_FAIL(who(), ": broadcast of ", what, " from rank ", root, " failed or timed out after ",
                 timeout_.count() / 1000.0, " s: ", e.what());
     }
-    unflatten(flat[0], group);
+    if (env_.rank != root) unflatten(flat[0], group);
   }
 }
 
@@ -159,7 +228,7 @@ void Dist::barrier(const std::string& what) {
   try {
     impl_->pg->barrier()->wait(timeout_);
   } catch (const std::exception& e) {
-    GRPO_FAIL("rank ", env_.rank, ": barrier (", what, ") failed or timed out after ", timeout_.count() / 1000.0,
+    GRPO_FAIL(who(), ": barrier (", what, ") failed or timed out after ", timeout_.count() / 1000.0,
               " s: ", e.what());
   }
 }
@@ -177,7 +246,7 @@ std::vector<std::string> Dist::gather_to_main(const std::string& text, const std
       impl_->store->deleteKey(key);
     }
   } catch (const std::exception& e) {
-    GRPO_FAIL("rank ", env_.rank, ": gathering ", what, " failed or timed out after ", timeout_.count() / 1000.0,
+    GRPO_FAIL(who(), ": gathering ", what, " failed or timed out after ", timeout_.count() / 1000.0,
               " s (another rank died or hangs?): ", e.what());
   }
   return out;

@@ -34,9 +34,21 @@ class Dist {
   Dist(const Dist&) = delete;
   Dist& operator=(const Dist&) = delete;
 
-  int64_t rank() const { return env_.rank; }
+  int64_t rank() const { return env_.rank; }  // within this group
   int64_t world_size() const { return env_.world_size; }
   bool is_main() const { return env_.rank == 0; }
+  int64_t world_rank() const { return world_rank_; }  // the process's rank in the whole job (names it in errors)
+
+  // The world ranks `members` (ascending, distinct) as a group of their own: its collectives involve them alone and
+  // its ranks count 0.. in that order. Every member calls it with the same name and members (in the same order as
+  // other subgroups); a non-member gets null and need not call.
+  std::unique_ptr<Dist> subgroup(const std::string& name, const std::vector<int64_t>& members) const;
+
+  // Messages through the store, for data that is not a tensor collective: `put` leaves bytes under key and returns at
+  // once; `get` waits for the key up to the timeout (`what` names it in the error); `remove` deletes it.
+  void put(const std::string& key, const std::string& bytes);
+  std::string get(const std::string& key, const std::string& what);
+  void remove(const std::string& key);
 
   // In place: every tensor becomes the sum over ranks. Float32 CPU tensors, packed into flat buckets of at most
   // bucket_bytes each (one collective per bucket). `what` names the collective in errors ("gradients").
@@ -53,7 +65,13 @@ class Dist {
 
  private:
   struct Impl;
+  Dist(const DistEnv& env, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl, int64_t world_rank,
+       std::string name);
+  std::string who() const;  // "rank 3" or "rank 3 (learners: 1 of 2)" in errors
+
   DistEnv env_;
+  int64_t world_rank_ = 0;
+  std::string name_;  // the subgroup's name; empty for the world
   std::chrono::milliseconds timeout_;
   std::unique_ptr<Impl> impl_;
   int64_t gathers_ = 0;  // gather_to_main calls so far (the store keys' sequence number)

@@ -28,6 +28,7 @@ void GrpoConfig::validate() const {
   GRPO_CHECK(mu >= 1, "rl.mu must be >= 1, got ", mu);
   guard.validate();
   GRPO_CHECK(router_bias_rate >= 0, "rl.router_bias_rate must be >= 0, got ", router_bias_rate);
+  GRPO_CHECK(max_staleness >= 0, "rl.max_staleness must be >= 0, got ", max_staleness);
 }
 
 namespace {
@@ -50,19 +51,22 @@ class StageTimer {
   double operator[](const char* name) const { return times_.value(name, 0.0); }
   const nlohmann::json& all() const { return times_; }
 
- private:
   void add(const char* name, double seconds) { times_[name] = times_.value(name, 0.0) + seconds; }  // rounds add up
+
+ private:
   static double elapsed(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   nlohmann::json times_ = nlohmann::json::object();
 };
 
-// The next n draws of the stream; with several ranks, this rank's contiguous slice of them (whole groups).
-std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t n) {
+// The next n draws of the stream; with several ranks, this rank's contiguous slice of them (whole groups), the first
+// of which is draw *first.
+std::vector<rollout::Prompt> draw_prompts(GrpoContext& ctx, int64_t n, int64_t* first) {
   std::vector<rollout::Prompt> prompts;
   const int64_t begin = n * ctx.rank / ctx.world_size, end = n * (ctx.rank + 1) / ctx.world_size;
   for (int64_t i = begin; i < end; ++i) prompts.push_back(ctx.stream.prompt(ctx.data_cursor + i));
+  *first = ctx.data_cursor + begin;
   ctx.data_cursor += n;
   return prompts;
 }
@@ -306,31 +310,46 @@ class StreamingScorer {
 
 }  // namespace
 
+Round generate_and_score(rollout::RolloutEngine& engine, rewards::ScorePool& pool,
+                         const rewards::RewardMixConfig& reward, const rollout::SamplingConfig& sampling,
+                         const std::vector<rollout::Prompt>& prompts, int64_t G, bool stream_scoring) {
+  using clock = std::chrono::steady_clock;
+  auto since = [](clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); };
+  Round r;
+  auto t0 = clock::now();
+  if (stream_scoring) {
+    StreamingScorer scorer(pool, reward, prompts, G, sampling.max_new_tokens);
+    r.completions = engine.generate(prompts, G, sampling,
+                                    [&](size_t i, const rollout::Completion& c) { scorer.submit(i, c); });
+    r.generate_seconds = since(t0);
+    t0 = clock::now();
+    r.scores = scorer.finish();
+  } else {
+    r.completions = engine.generate(prompts, G, sampling);
+    r.generate_seconds = since(t0);
+    t0 = clock::now();
+    r.scores = score_completions(pool, reward, prompts, r.completions, G, sampling.max_new_tokens);
+  }
+  r.score_seconds = since(t0);
+  r.stats = engine.last_stats();
+  return r;
+}
+
 namespace {
 
-// One generation round: completions of `prompts` and their scores.
-struct Round {
-  std::vector<rollout::Completion> completions;
-  std::vector<rewards::Score> scores;
-};
-
-Round generate_and_score(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts, StageTimer& timer) {
-  const int64_t G = ctx.cfg.group_size;
-  Round r;
-  if (ctx.cfg.stream_scoring) {
-    // "score" is then only the wait for the checks still running when the last completion finished.
-    StreamingScorer scorer(ctx.pool, ctx.reward, prompts, G, ctx.sampling.max_new_tokens);
-    r.completions = timer.time("generate", [&] {
-      return ctx.engine.generate(prompts, G, ctx.sampling,
-                                 [&](size_t i, const rollout::Completion& c) { scorer.submit(i, c); });
-    });
-    r.scores = timer.time("score", [&] { return scorer.finish(); });
-  } else {
-    r.completions = timer.time("generate", [&] { return ctx.engine.generate(prompts, G, ctx.sampling); });
-    r.scores = timer.time("score", [&] {
-      return score_completions(ctx.pool, ctx.reward, prompts, r.completions, G, ctx.sampling.max_new_tokens);
-    });
+// A step's round: its own engine's ("generate", then "score"), or in split placement the rollout ranks' ("rollout_wait":
+// the time this learner waited for them).
+Round own_or_fetched_round(GrpoContext& ctx, int64_t step, int64_t first_draw, const std::vector<rollout::Prompt>& prompts,
+                           StageTimer& timer) {
+  if (ctx.source != nullptr) {
+    Round r = timer.time("rollout_wait", [&] { return ctx.source->fetch(step, first_draw, prompts); });
+    timer.add("rollout_generate", r.generate_seconds);  // the rollout ranks' own time, partly hidden by the overlap
+    return r;
   }
+  Round r = generate_and_score(ctx.engine, ctx.pool, ctx.reward, ctx.sampling, prompts, ctx.cfg.group_size,
+                               ctx.cfg.stream_scoring);
+  timer.add("generate", r.generate_seconds);
+  timer.add("score", r.score_seconds);
   return r;
 }
 
@@ -370,15 +389,16 @@ struct Rollouts {
   int64_t kl_reward_n = 0;
 };
 
-Rollouts collect_rollouts(GrpoContext& ctx, StageTimer& timer) {
+Rollouts collect_rollouts(GrpoContext& ctx, int64_t step, StageTimer& timer) {
   const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
   Rollouts out;
   std::vector<at::Tensor> adv_parts, zero_parts;
   int64_t want = B;
   while (true) {
-    auto drawn = timer.time("prompts", [&] { return draw_prompts(ctx, want); });
-    Round r = generate_and_score(ctx, drawn, timer);
-    add_stats(out.gen, ctx.engine.last_stats());
+    int64_t first = 0;
+    auto drawn = timer.time("prompts", [&] { return draw_prompts(ctx, want, &first); });
+    Round r = own_or_fetched_round(ctx, step, first, drawn, timer);
+    add_stats(out.gen, r.stats);
     const int64_t n = static_cast<int64_t>(drawn.size()), offset = static_cast<int64_t>(out.prompts.size());
     at::Tensor rewards = reward_matrix(r.scores, n, G);
     const LossConfig& loss_cfg = ctx.learner.config().loss;
@@ -424,12 +444,18 @@ Rollouts collect_rollouts(GrpoContext& ctx, StageTimer& timer) {
 GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   auto t0 = std::chrono::steady_clock::now();
   StageTimer timer;
-  Rollouts ro = collect_rollouts(ctx, timer);
+  Rollouts ro = collect_rollouts(ctx, step, timer);
   TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, ro.prompts, ro.completions, ro.adv, ro.groups); });
+  // With ranks, a rank none of whose groups carries signal still joins the update's collectives, with zero rows.
+  if (!batch.tokens.defined() && ctx.world_size > 1) {
+    batch = empty_batch(ctx.device);
+    batch.temperature = ro.completions.front().logprob_temperature;
+  }
+  const bool has_rows = batch.tokens.defined() && batch.tokens.size(0) > 0;
   UpdateStats update;
   double logprob_diff = 0;
-  if (batch.tokens.defined()) {
-    if (ctx.learner.config().loss.is_correction != "none") {
+  if (ctx.learner.global_rows(batch) > 0) {
+    if (ctx.learner.config().loss.is_correction != "none" && has_rows) {
       // The ratio's reference becomes the learner's own scores before the update; the rollout's log-probs enter as
       // importance weights (the engine and the learner compute differently: kernels, dtype, batch shapes).
       batch.rollout_logprobs = batch.old_logprobs;
@@ -437,7 +463,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
       logprob_diff = ((batch.old_logprobs - batch.rollout_logprobs).abs() * batch.loss_mask).sum().item<double>() /
                      std::max(1.0, batch.loss_mask.sum().item<double>());
     }
-    if (ctx.reference && ctx.learner.config().loss.kl_placement == "loss") {
+    if (ctx.reference && ctx.learner.config().loss.kl_placement == "loss" && has_rows) {
       batch.ref_logprobs = timer.time("reference", [&] {
         return score_tokens(ctx.reference, batch, batch.temperature, ctx.micro_batch_tokens, ctx.learner.compute_dtype());
       });
@@ -462,6 +488,9 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   out.metrics["prompts_drawn"] = static_cast<int64_t>(ro.prompts.size());
   out.metrics["groups_trained"] = static_cast<int64_t>(ro.groups.size());
   out.metrics["data_cursor"] = ctx.data_cursor;
+  int64_t staleness = 0;  // updates between the weights that generated a completion and the step training on it
+  for (const auto& c : ro.completions) staleness = std::max(staleness, step - c.policy_version);
+  out.metrics["staleness"] = staleness;
   if (!update.skip_reason.empty()) {
     out.metrics["skip_reason"] = update.skip_reason;
     std::vector<int64_t> ids;

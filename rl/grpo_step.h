@@ -38,8 +38,33 @@ struct GrpoConfig {
                                     // records them); keeps MoE ratios from moving with routing flips
   double router_bias_rate = 0.0;    // DeepSeek-V3 bias update per step against the expert load (0 = off; V3: 0.001)
   int64_t mu = 1;                   // optimisation passes over each rollout batch, all against the rollout's log-probs
+  int64_t max_staleness = 1;        // split placement: a step may train on completions generated this many updates
+                                    // before it (the rollout of step t + 1 runs while the learners train on step t)
   void validate() const;
 };
+
+// One generation round: completions of some prompts (G each, engine order), their scores, and the engine's figures.
+struct Round {
+  std::vector<rollout::Completion> completions;
+  std::vector<rewards::Score> scores;
+  rollout::GenerationStats stats;
+  double generate_seconds = 0;  // until the last completion was out
+  double score_seconds = 0;     // then waiting for the checks still running (all of scoring without stream_scoring)
+};
+
+// Where a step's completions come from when this process does not generate them (split placement: the rollout ranks,
+// rl/split.h). Null in GrpoContext = the step's own engine.
+class RolloutSource {
+ public:
+  virtual ~RolloutSource() = default;
+  // The round of `prompts`, which are the draws [first_draw, first_draw + prompts.size()) of the stream, for `step`.
+  virtual Round fetch(int64_t step, int64_t first_draw, const std::vector<rollout::Prompt>& prompts) = 0;
+};
+
+// Generates G completions of each prompt and scores them (while the rest generate, when stream_scoring).
+Round generate_and_score(rollout::RolloutEngine& engine, rewards::ScorePool& pool,
+                         const rewards::RewardMixConfig& reward, const rollout::SamplingConfig& sampling,
+                         const std::vector<rollout::Prompt>& prompts, int64_t G, bool stream_scoring);
 
 // Everything a step touches, owned by the trainer.
 struct GrpoContext {
@@ -56,6 +81,7 @@ struct GrpoContext {
   at::Device device = at::kCPU;
   int64_t data_cursor = 0;  // the next training draw; checkpointed (dynamic sampling draws a varying number per step)
   int64_t rank = 0, world_size = 1;  // data parallelism: this rank generates and trains on its slice of each draw
+  RolloutSource* source = nullptr;    // split placement: the completions come from the rollout ranks
 };
 
 struct GrpoStepResult {

@@ -284,7 +284,8 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   std::vector<std::vector<RowRange>> share(n_workers);
   std::vector<int64_t> load(n_workers, 0);
   // Every worker gets work: micro-batches no larger than an even share of the padded batch.
-  const int64_t share_tokens = (b.tokens.numel() + static_cast<int64_t>(n_workers) - 1) / static_cast<int64_t>(n_workers);
+  const int64_t share_tokens =
+      std::max<int64_t>(1, (b.tokens.numel() + static_cast<int64_t>(n_workers) - 1) / static_cast<int64_t>(n_workers));
   for (const RowRange& r : split_rows(b.lengths, std::min(cfg_.micro_batch_tokens, share_tokens))) {
     size_t w = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
     share[w].push_back(r);
@@ -343,6 +344,12 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
     }
   }
   st.tokens = b.lengths.sum().item<int64_t>();
+  if (dist_ != nullptr && st.expert_load.empty()) {
+    // A rank with no rows routed nothing: zero loads, so that every rank's all-reduce of them lines up.
+    for (const auto& layer : model_->layers) {
+      if (layer->moe) st.expert_load.push_back(at::zeros({model_->config.n_expert}, at::kLong));
+    }
+  }
   if (dist_ != nullptr) {
     // Every parameter takes part (an expert no token of this rank chose has a zero gradient here, not none).
     std::vector<at::Tensor> grads;
@@ -400,6 +407,13 @@ UpdateStats Learner::update(const TrainBatch& b, Kind kind) {
   ++step_;
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return st;
+}
+
+int64_t Learner::global_rows(const TrainBatch& batch) {
+  const int64_t rows = batch.tokens.defined() ? batch.tokens.size(0) : 0;
+  if (dist_ == nullptr) return rows;
+  return static_cast<int64_t>(
+      dist_->all_reduce_sum(std::vector<double>{static_cast<double>(rows)}, "the batch's row count")[0]);
 }
 
 void Learner::save_optimizer(const std::string& path) const { torch::save(*optimizer_, path); }

@@ -102,7 +102,11 @@ class Learner {
   // Data parallelism across processes: each rank updates on its share of the global batch; losses are normalised
   // by the global token and sequence counts, gradients summed over the ranks (bucketed all-reduce) before clipping,
   // so every rank takes the same step. Statistics are the global batch's. Null = this process alone.
+  // A rank whose share is empty (every group of its slice without signal) still takes part: pass a batch of zero rows
+  // (empty_batch) so the collectives line up.
   void set_dist(Dist* dist) { dist_ = dist; }
+  // Rows of the batch over every rank (this one's alone without ranks): 0 = no rank has anything to learn from.
+  int64_t global_rows(const TrainBatch& batch);
   // DeepSeek-V3's auxiliary-loss-free balancing after an update: each MoE layer with a score bias moves it by `rate`
   // against its load (UpdateStats::expert_load).
   void update_router_bias(const std::vector<at::Tensor>& expert_load, double rate);

@@ -128,7 +128,7 @@ nlohmann::json merge_rank_metrics(const std::vector<std::string>& per_rank) {
                         "rollout_tokens_per_s"}) {
     over(k, sum);
   }
-  for (const char* k : {"step_seconds", "peak_rss_mib", "kv_peak_mb"}) over(k, max);
+  for (const char* k : {"step_seconds", "peak_rss_mib", "kv_peak_mb", "staleness"}) over(k, max);
   for (const char* table : {"reward_components", "verdicts", "time"}) {
     nlohmann::json merged = nlohmann::json::object();
     for (const auto& x : r) {

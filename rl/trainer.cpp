@@ -23,6 +23,8 @@
 #include "rl/checkpoint.h"
 #include "rl/interrupt.h"
 #include "rl/metrics.h"
+#include "rl/run_setup.h"
+#include "rl/split.h"
 #include "rl/tensorboard.h"
 
 namespace grpo::rl {
@@ -37,6 +39,9 @@ void RunConfig::validate() const {
   GRPO_CHECK(pool_threads > 0, "run.pool_threads must be > 0, got ", pool_threads);
   policy::parse_compute_dtype(dtype, at::kCPU);  // throws naming run.dtype for a name it does not know
   GRPO_CHECK(!out_dir.empty(), "run.out_dir is empty; hint: e.g. runs/my-run");
+  GRPO_CHECK(placement == "colocated" || placement == "split", "run.placement must be colocated or split, got \"",
+             placement, "\"");
+  GRPO_CHECK(rollout_ranks >= 1, "run.rollout_ranks must be >= 1, got ", rollout_ranks);
 }
 
 std::string phase_dir(const TrainConfig& cfg, const std::string& phase) { return cfg.run.out_dir + "/" + phase; }
@@ -62,44 +67,6 @@ std::string latest_config(const std::string& dir) {
   return fs::exists(fs::path(dir) / "config.toml", ec) ? dir + "/config.toml" : "";
 }
 
-namespace {
-
-
-// Writes each line to stderr and appends it to <dir>/log.txt; a rank other than 0 (quiet) writes nothing but its
-// errors, which main prints.
-class RunLog {
- public:
-  explicit RunLog(const std::string& dir, bool quiet = false) : quiet_(quiet) {
-    if (!quiet) out_.open(dir + "/log.txt", std::ios::app);
-  }
-  void operator()(const std::string& line) {
-    if (quiet_) return;
-    std::fprintf(stderr, "%s\n", line.c_str());
-    file_only(line);
-  }
-  void file_only(const std::string& line) {
-    if (quiet_) return;
-    out_ << line << "\n";
-    out_.flush();
-  }
-
- private:
-  bool quiet_;
-  std::ofstream out_;
-};
-
-// Runs `body`; an error is written to log.txt too (main prints it on stderr), so a failed run's directory says why.
-template <typename Body>
-int logged(RunLog& log, Body&& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    log.file_only(std::string("error: ") + e.what());
-    throw;
-  }
-}
-
-}  // namespace
 
 // NOTE: Debian's LibTorch runs element-wise ops on an OpenMP pool and matmuls on OpenBLAS's own pthreads;
 // sized both to the cores they fight (measured on 2 cores: SFT 4.3k tok/s). The model's ops are small, so
@@ -121,134 +88,6 @@ int64_t setup_cpu_threads(int64_t threads, const at::Device& device) {
 }
 
 namespace {
-
-// The device, the compute dtype and the data-parallel workers of the learner and the rollout engine (written into
-// cfg).
-at::Device setup_device(TrainConfig& cfg, int64_t local_world_size = 1) {
-  at::Device device = at::kCPU;
-  try {
-    device = at::Device(cfg.run.device);
-  } catch (const c10::Error&) {
-    GRPO_FAIL("run.device '", cfg.run.device, "' is not a device; use \"cpu\", \"cuda\" or \"cuda:N\"");
-  }
-  GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "run.device is '", cfg.run.device,
-             "' but this LibTorch has no CUDA device; hint: build against a CUDA LibTorch (CMAKE_PREFIX_PATH) "
-             "or set run.device=cpu");
-  // Ranks on one machine share its cores: each takes its share unless run.threads says otherwise.
-  int64_t threads = cfg.run.threads;
-  if (threads == 0 && local_world_size > 1) {
-    threads = std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / local_world_size);
-  }
-  const int64_t workers = setup_cpu_threads(threads, device);
-  cfg.learner.n_workers = workers;
-  cfg.engine.n_workers = workers;
-  // One source of truth: run.dtype decides what the rollout generates with and what the learner computes in.
-  const at::ScalarType dtype = policy::parse_compute_dtype(cfg.run.dtype, device);
-  cfg.learner.dtype = dtype;
-  cfg.engine.dtype = dtype;
-  if (device.is_cuda()) policy::allow_tf32(cfg.run.tf32);
-  return device;
-}
-
-// Creates the phase directory; refuses to mix a fresh run into old checkpoints unless told to. A fresh run writes
-// config.toml; a resumed segment keeps it and writes config.resume-<NNN>-step_<N>.toml beside it (NNN counts the
-// segments, so resuming twice from one checkpoint keeps both).
-void prepare_run_dir(const std::string& dir, const RunConfig& run, const std::string& resolved_toml) {
-  fs::create_directories(dir);
-  const auto last = latest_checkpoint(dir);
-  std::string config_name = "config.toml";
-  auto remove_resume_configs = [&] {
-    for (const auto& e : fs::directory_iterator(dir)) {
-      if (e.path().filename().string().rfind("config.resume-", 0) == 0) fs::remove(e.path());
-    }
-  };
-  if (!run.resume && last) {
-    GRPO_CHECK(run.overwrite, dir, " already holds checkpoints; hint: pass run.resume=true to continue, "
-               "run.overwrite=true to start over, or choose another run.out_dir");
-    for (const char* f : {"checkpoints", "metrics.jsonl", "samples.jsonl", "log.txt"}) fs::remove_all(fs::path(dir) / f);
-    remove_resume_configs();
-  } else if (!run.resume) {
-    for (const char* f : {"metrics.jsonl", "samples.jsonl"}) fs::remove_all(fs::path(dir) / f);
-    remove_resume_configs();
-  } else if (last && fs::exists(fs::path(dir) / "config.toml")) {
-    int n = 1;
-    for (const auto& e : fs::directory_iterator(dir)) n += e.path().filename().string().rfind("config.resume-", 0) == 0;
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%03d", n);
-    config_name = str("config.resume-", buf, "-", fs::path(*last).filename().string(), ".toml");
-  }
-  std::ofstream out(dir + "/" + config_name);
-  out << resolved_toml;
-  GRPO_CHECK(out.good(), "cannot write ", dir, "/", config_name, "; hint: check permissions and free space");
-}
-
-// A fresh model of model.preset with model.tokenizer ("char" or a tokenizer path).
-policy::Policy fresh_policy(const TrainConfig& cfg, const at::Device& device) {
-  policy::Policy p = policy::new_policy(cfg.model.preset, cfg.model.tokenizer, static_cast<uint64_t>(cfg.run.seed));
-  p.model->to(device);
-  return p;
-}
-
-// The directory model.path names: a checkpoint directory, or "sft" = the newest checkpoint of this run's SFT phase.
-std::string resolve_model_path(const TrainConfig& cfg, const char* command) {
-  const std::string& path = cfg.model.path;
-  GRPO_CHECK(!path.empty(), "grpo ", command, ": model.path is empty; hint: set it to a Hugging Face checkpoint "
-             "directory, or to \"sft\" for this run's newest SFT checkpoint");
-  if (path == "sft") {
-    auto sft = latest_checkpoint(phase_dir(cfg, "sft"));
-    GRPO_CHECK(sft.has_value(), "no SFT checkpoint under ", phase_dir(cfg, "sft"), "; hint: run `grpo sft` with this "
-               "recipe first, or set model.path to a checkpoint");
-    return *sft;
-  }
-  return path;
-}
-
-// The scoring pool, with the external reward program registered when the recipe has one. The program object lives as
-// long as the pool's checker.
-std::unique_ptr<rewards::ScorePool> make_pool(const TrainConfig& cfg) {
-  rewards::PoolConfig pc;
-  pc.n_threads = static_cast<int>(cfg.run.pool_threads);
-  auto pool = std::make_unique<rewards::ScorePool>(pc);
-  if (cfg.reward.weights.count(rewards::kExternalComponent)) {
-    auto ext = std::make_shared<rewards::ExternalReward>(cfg.external);
-    pool->add_checker(rewards::kExternalComponent,
-                      [ext](std::string_view completion, const rewards::Meta& meta) { return ext->score(completion, meta); });
-  }
-  return pool;
-}
-
-// The run's data for this policy: its tokenizer and chat template.
-data::TaskData load_data(const TrainConfig& cfg, const policy::Policy& pol, bool with_train) {
-  return data::TaskData(cfg.data, *pol.tokenizer, data::resolve_chat_template(cfg.data.chat_template,
-                                                                              pol.chat_template_text),
-                        with_train);
-}
-
-// The rollout engine's settings for this policy and data: its EOS ids, and a KV cache long enough for the longest
-// prompt plus the token budget (rollout.max_seq_len = 0), so no completion is cut short by the cache.
-rollout::EngineConfig engine_config(const TrainConfig& cfg, const policy::Policy& pol, const data::TaskData& data,
-                                    int64_t max_new_tokens, const std::function<void(const std::string&)>& warn) {
-  rollout::EngineConfig e = cfg.engine;
-  e.eos_ids = pol.eos_ids;
-  e.record_routing = cfg.grpo.routing_replay && pol.config.n_expert > 0;  // what the learner replays
-  const int64_t need = data.longest_prompt() + max_new_tokens + 1;
-  if (e.max_seq_len <= 0) {
-    e.max_seq_len = need;
-  } else if (e.max_seq_len < need) {
-    warn(str("warning: rollout.max_seq_len = ", e.max_seq_len, " is shorter than the longest prompt (",
-               data.longest_prompt(), " tokens) plus rollout.max_new_tokens (", max_new_tokens,
-               "): such completions end early with finish_reason length; hint: set rollout.max_seq_len = 0 (auto)"));
-  }
-  return e;
-}
-
-// rl.micro_batch_tokens must hold the longest training sequence (prompt + completion budget) in one forward pass.
-void check_micro_batch(const TrainConfig& cfg, const data::TaskData& data, int64_t completion_tokens) {
-  const int64_t longest = data.longest_train_prompt() + completion_tokens;
-  GRPO_CHECK(cfg.learner.micro_batch_tokens >= longest, "rl.micro_batch_tokens = ", cfg.learner.micro_batch_tokens,
-             " is shorter than one sequence (longest prompt ", data.longest_train_prompt(), " + ", completion_tokens,
-             " completion tokens = ", longest, "); hint: raise rl.micro_batch_tokens or lower data.max_prompt_tokens");
-}
 
 std::string eval_summary(const EvalResult& e) {
   char buf[200];
@@ -295,33 +134,6 @@ void evaluate_during_training(rollout::RolloutEngine& engine, rewards::ScorePool
   if (sets.size() > 1) m["eval"] = sets;
 }
 
-// The phase's starting point: its own newest checkpoint when resuming, else `fallback()`.
-struct Start {
-  policy::Policy policy;
-  int64_t step = 0;
-  std::optional<std::string> checkpoint;
-  std::string init;  // where the weights first came from
-  int64_t data_cursor = -1;  // the checkpoint's next training draw (-1: not recorded)
-};
-
-template <typename Fallback>
-Start resolve_start(const std::string& dir, const RunConfig& run, const at::Device& device, Fallback fallback) {
-  Start s;
-  if (run.resume) {
-    s.checkpoint = latest_checkpoint(dir);
-    if (!s.checkpoint) std::fprintf(stderr, "run.resume: no checkpoint under %s yet; starting from the beginning\n", dir.c_str());
-  }
-  if (s.checkpoint) {
-    s.policy = policy::load_policy(*s.checkpoint, device);
-    TrainerState st = read_trainer_state(*s.checkpoint);
-    s.step = st.step;
-    s.init = st.extra.value("init", std::string());
-    s.data_cursor = st.extra.value("data_cursor", int64_t{-1});
-  } else {
-    fallback(s);
-  }
-  return s;
-}
 
 int sft_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device, Dist* dist) {
   const bool main_rank = dist == nullptr || dist->is_main();
@@ -441,7 +253,10 @@ std::string roll_back(const std::string& dir, const std::string& init, const Spi
   return from;
 }
 
-int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device, Dist* dist) {
+// dist: the learners' group (null: this process learns alone). Split placement: `source` brings the rollout ranks'
+// completions and `weights` (rank 0 only) sends them each new version.
+int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::Device& device, Dist* dist,
+              RolloutSource* source = nullptr, Dist* weights = nullptr) {
   const bool main_rank = dist == nullptr || dist->is_main();
   const uint64_t seed = static_cast<uint64_t>(cfg.run.seed);
   Start start = resolve_start(dir, cfg.run, device, [&](Start& s) {
@@ -476,6 +291,9 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
     ctx.world_size = dist->world_size();
     learner.set_dist(dist);
   }
+  ctx.source = source;
+  std::optional<WeightChannel> channel;
+  if (weights != nullptr) channel.emplace(*weights, pol.model);
   SpikeGuard guard(cfg.grpo.guard);
   if (start.checkpoint) guard.load(read_trainer_state(*start.checkpoint).extra.value("spike_guard", nlohmann::json()));
   learner.set_spike_guard(&guard);
@@ -494,7 +312,11 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
     samples.emplace(dir + "/samples.jsonl", start.checkpoint ? start.step : -1);
     if (cfg.run.tensorboard) tensorboard.emplace(dir);
   }
-  if (dist != nullptr) {
+  if (source != nullptr) {
+    log(str("grpo: split placement: ", ctx.world_size, " learner rank(s) and ", cfg.run.rollout_ranks, " rollout rank(s) "
+            "(c10d, Gloo); weights broadcast after each update; completions at most ", cfg.grpo.max_staleness,
+            " update(s) old"));
+  } else if (dist != nullptr) {
     log(str("grpo: rank 0 of ", dist->world_size(), " data-parallel ranks (c10d, Gloo); each generates and trains on ",
             cfg.grpo.prompts_per_step / dist->world_size(), " of the ", cfg.grpo.prompts_per_step, " prompts a step"));
   }
@@ -537,6 +359,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
       evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", done, r.metrics, log);
       last_eval = r.metrics["eval_accuracy"].get<double>();
     }
+    if (channel) r.metrics["time"]["weight_broadcast"] = channel->seconds();  // cumulative
     if (r.metrics.contains("skip_reason")) {
       progress.finish();
       log(str("step ", done, ": update skipped: ", r.metrics["skip_reason"].get<std::string>(), "; prompts ",
@@ -567,24 +390,16 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
       if (stop) {
         progress.finish();
         log(str("interrupted after step ", done, "; checkpoint ", path, "; continue with run.resume=true"));
+        if (channel) channel->send_stop();
         return 130;
       }
     }
+    if (channel && done < cfg.grpo.steps) channel->send(done);  // the rollout ranks' next weights
   }
+  if (channel) channel->send_stop();
   progress.finish();
   log(str("grpo: done, ", cfg.grpo.steps, " steps; checkpoints in ", dir, "/checkpoints"));
   return 0;
-}
-
-// Several ranks when started by torchrun or grpo launch (WORLD_SIZE > 1): the process group, else null.
-std::unique_ptr<Dist> join_ranks(const DistEnv& env, const TrainConfig& cfg, const at::Device& device, int64_t batch,
-                                 const char* batch_key) {
-  if (!env.distributed()) return nullptr;
-  GRPO_CHECK(device.is_cpu(), "several ranks on ", device, ": only the CPU (Gloo) is wired so far; hint: one process "
-             "per GPU comes with NCCL");
-  GRPO_CHECK(batch % env.world_size == 0, batch_key, " = ", batch, " does not split over ", env.world_size,
-             " ranks; hint: make it a multiple of WORLD_SIZE");
-  return std::make_unique<Dist>(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.run.dist_timeout * 1000)));
 }
 
 }  // namespace
@@ -594,7 +409,7 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
   const DistEnv env = DistEnv::from_environment();
   const at::Device device = setup_device(cfg, env.local_world_size);
   const std::string dir = phase_dir(cfg, "sft");
-  std::unique_ptr<Dist> dist = join_ranks(env, cfg, device, cfg.sft.batch_size, "sft.batch_size");
+  std::unique_ptr<Dist> dist = join_ranks(env, cfg, device, cfg.sft.batch_size, "sft.batch_size", env.world_size);
   if (env.rank == 0) prepare_run_dir(dir, cfg.run, resolved_toml);
   if (dist) dist->barrier("the run directory");
   RunLog log(dir, /*quiet=*/env.rank != 0);
@@ -604,17 +419,29 @@ int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
 int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   TrainConfig cfg = config;
   cfg.grpo.validate();
-  // Several ranks when started by torchrun or grpo launch (WORLD_SIZE > 1): data parallel over c10d.
+  // Several ranks when started by torchrun or grpo launch (WORLD_SIZE > 1): over c10d, colocated or split.
   const DistEnv env = DistEnv::from_environment();
   const at::Device device = setup_device(cfg, env.local_world_size);
   const std::string dir = phase_dir(cfg, "grpo");
   GRPO_CHECK(!env.distributed() || !cfg.grpo.dynamic_sampling, "rl.dynamic_sampling is not supported with several "
              "ranks yet");
-  std::unique_ptr<Dist> dist = join_ranks(env, cfg, device, cfg.grpo.prompts_per_step, "rl.prompts_per_step");
+  const Placement placement = Placement::from(cfg.run, env.world_size);
+  GRPO_CHECK(placement.rollouts <= cfg.grpo.prompts_per_step, "run.rollout_ranks = ", placement.rollouts,
+             " is more than rl.prompts_per_step = ", cfg.grpo.prompts_per_step, ": some rollout ranks would idle");
+  std::unique_ptr<Dist> world =
+      join_ranks(env, cfg, device, cfg.grpo.prompts_per_step, "rl.prompts_per_step", placement.learners);
   if (env.rank == 0) prepare_run_dir(dir, cfg.run, resolved_toml);
-  if (dist) dist->barrier("the run directory");  // the others read it (resume) only once rank 0 has prepared it
+  if (world) world->barrier("the run directory");  // the others read it (resume) only once rank 0 has prepared it
   RunLog log(dir, /*quiet=*/env.rank != 0);
-  return logged(log, [&] { return grpo_loop(cfg, dir, log, device, dist.get()); });
+  if (!placement.split) return logged(log, [&] { return grpo_loop(cfg, dir, log, device, world.get()); });
+  std::unique_ptr<Dist> learners = world->subgroup("learners", placement.learner_ranks());
+  std::unique_ptr<Dist> weights = world->subgroup("weights", placement.weight_ranks());
+  if (!placement.is_learner(env.rank)) {
+    return logged(log, [&] { return rollout_rank_loop(cfg, dir, device, *world, *weights, placement); });
+  }
+  RolloutFeed feed(*world, placement, env.rank, cfg.grpo.prompts_per_step, cfg.grpo.group_size, cfg.grpo.max_staleness);
+  Dist* learner_group = placement.learners > 1 ? learners.get() : nullptr;
+  return logged(log, [&] { return grpo_loop(cfg, dir, log, device, learner_group, &feed, weights.get()); });
 }
 
 PromptTokenizer prompt_tokenizer(const TrainConfig& cfg) {

@@ -34,6 +34,8 @@ struct RunConfig {
   bool allow_config_change = false;             // resume may continue with a changed recipe
   bool tensorboard = true;                      // TensorBoard event files beside metrics.jsonl
   double dist_timeout = 1800;                   // seconds a rank waits in a collective (rank 0's evaluation included)
+  std::string placement = "colocated";          // several ranks: colocated (each generates and trains) or split
+  int64_t rollout_ranks = 1;                    // split: the last this-many ranks only generate; the others train
   void validate() const;
 };
 

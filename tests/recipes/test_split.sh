@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Split placement (run.placement = split): rollout ranks generate, learner ranks train, weights go from the learners'
+# rank 0 to the rollout ranks after each update. At rl.max_staleness = 0 a real `grpo train` on 1 learner + 1 rollout
+# rank, and on 2 learners + 2 rollout ranks, takes the same 4 steps as one process (weights within 1e-5, equal
+# rewards); at staleness 1 every step after the first trains on completions one update old, and the run resumes.
+# Ctrl-C on the launcher stops every rank with the last checkpoint intact; a killed rollout rank ends the job, named.
+# Usage: test_split.sh GRPO RECIPE_DIR
+set -u
+grpo=$1
+recipe=$2/countdown-tiny.toml
+source "$(dirname "$0")/cli_lib.sh"
+
+cat >"$work/reward.sh" <<'SH'
+while read -r line; do echo "0.$(( ${#line} % 7 ))"; done
+SH
+small=(model.preset=test-moe data.eval_size=8 sft.batch_size=16 sft.eval_every=0 eval.every=0 run.save_every=2
+       rl.prompts_per_step=4 rl.group_size=4 rl.drop_zero_variance=false run.threads=1
+       "reward.weights={countdown = 1.0, external = 1.0}" reward.verifier=countdown
+       reward.external_command="sh $work/reward.sh" rl.aux_loss_coef=0)
+"$grpo" sft "$recipe" "${small[@]}" run.out_dir="$work/sft" sft.steps=3 2>/dev/null || fail "sft failed"
+start=$work/sft/sft/checkpoints/step_000003
+small+=(model.path="$start" rl.lr=1e-3)
+ck() { echo "$1/grpo/checkpoints/step_$(printf %06d "$2")"; }
+
+# compare.py A_CKPT B_CKPT START A_METRICS B_METRICS: weights within 1e-5 and moved; equal rewards at every step.
+cat >"$work/compare.py" <<'PY'
+import json, struct, sys
+def tensors(ckpt):
+    with open(ckpt + "/model.safetensors", "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: struct.unpack("<%df" % ((t["data_offsets"][1] - t["data_offsets"][0]) // 4),
+                             data[t["data_offsets"][0]:t["data_offsets"][1]])
+            for k, t in header.items() if k != "__metadata__"}
+wa, wb, w0 = tensors(sys.argv[1]), tensors(sys.argv[2]), tensors(sys.argv[3])
+diff = max(abs(x - y) for k in wa for x, y in zip(wa[k], wb[k]))
+moved = max(abs(x - y) for k in wa for x, y in zip(wa[k], w0[k]))
+ma = [r for r in map(json.loads, open(sys.argv[4])) if "reward_mean" in r]
+mb = [r for r in map(json.loads, open(sys.argv[5])) if "reward_mean" in r]
+assert len(ma) == len(mb) > 0, (len(ma), len(mb))
+for a, b in zip(ma, mb):
+    for k in ("reward_mean", "reward_std", "completion_len", "learner_tokens", "staleness"):
+        if abs(a[k] - b[k]) > 1e-9 * max(1, abs(a[k])):
+            sys.exit(f"step {a['step']}: {k} {a[k]} (one process) != {b[k]} (split)")
+print(f"weights differ by at most {diff:.2e} (moved {moved:.2e}); metrics equal in {len(ma)} steps")
+sys.exit(0 if diff < 1e-5 and moved > 1e-4 else 1)
+PY
+
+"$grpo" train "$recipe" "${small[@]}" rl.steps=4 run.out_dir="$work/one" 2>"$work/one.log" ||
+  fail "one process: $(tail -3 "$work/one.log")"
+for layout in "2 1" "4 2"; do
+  set -- $layout
+  n=$1 r=$2
+  "$grpo" launch --nproc "$n" -- train "$recipe" "${small[@]}" rl.steps=4 run.out_dir="$work/s$n" run.placement=split \
+    run.rollout_ranks="$r" rl.max_staleness=0 2>"$work/s$n.log" || fail "split on $n ranks: $(tail -5 "$work/s$n.log")"
+  grep -q "split placement: $((n - r)) learner rank(s) and $r rollout rank(s)" "$work/s$n.log" ||
+    fail "no placement line: $(head -5 "$work/s$n.log")"
+  out=$(python3 "$work/compare.py" "$(ck "$work/one" 4)" "$(ck "$work/s$n" 4)" "$start" "$work/one/grpo/metrics.jsonl" \
+        "$work/s$n/grpo/metrics.jsonl") || fail "split ($((n - r)) learners, $r rollout) differs from one process: $out"
+  echo "ok: staleness 0, $((n - r)) learner + $r rollout ranks = one process: $out"
+done
+
+# Staleness 1: step 1 trains on version-0 completions, every later step on completions one update old.
+"$grpo" launch --nproc 2 -- train "$recipe" "${small[@]}" rl.steps=4 run.out_dir="$work/st1" run.placement=split \
+  rl.max_staleness=1 rl.is_correction=token_truncate 2>"$work/st1.log" || fail "staleness 1: $(tail -5 "$work/st1.log")"
+got=$(python3 -c 'import json,sys; print(" ".join(str(json.loads(l).get("staleness")) for l in open(sys.argv[1]) if "reward_mean" in l))' \
+      "$work/st1/grpo/metrics.jsonl")
+[ "$got" = "0 1 1 1" ] || fail "staleness per step: '$got', want '0 1 1 1'"
+grep -q '"rollout_wait"' "$work/st1/grpo/metrics.jsonl" || fail "no rollout_wait time in the metrics"
+echo "ok: staleness 1: per-step staleness $got"
+# ... and resumes from its step-4 checkpoint to step 6.
+"$grpo" launch --nproc 2 -- train "$recipe" "${small[@]}" rl.steps=6 run.out_dir="$work/st1" run.placement=split \
+  rl.max_staleness=1 rl.is_correction=token_truncate run.resume=true 2>"$work/st1b.log" ||
+  fail "staleness 1 resume: $(tail -5 "$work/st1b.log")"
+[ -d "$(ck "$work/st1" 6)" ] || fail "no step-6 checkpoint after the resume"
+echo "ok: staleness 1 resumed from step 4 to step 6"
+
+# Ctrl-C on the launcher: every rank stops, rank 0 checkpoints, the launch exits 130 and nothing is left running.
+"$grpo" launch --nproc 2 --grace 20 -- train "$recipe" "${small[@]}" rl.steps=100000 run.out_dir="$work/int" \
+  run.placement=split run.save_every=1000 2>"$work/int.log" &
+launcher=$!
+for _ in $(seq 1 600); do
+  grep -q "grpo\] step [3-9]" "$work/int.log" 2>/dev/null && break
+  sleep 0.1
+done
+kill -INT $launcher
+wait $launcher
+rc=$?
+[ $rc -eq 130 ] || fail "interrupted split launch exited $rc: $(tail -3 "$work/int.log")"
+grep -q "interrupted after step" "$work/int.log" || fail "no checkpoint on interrupt: $(tail -3 "$work/int.log")"
+last=$(ls -d "$work/int/grpo/checkpoints"/step_* | tail -1)
+[ -f "$last/model.safetensors" ] && [ -f "$last/optimizer.pt" ] || fail "checkpoint $last incomplete"
+pgrep -P $launcher >/dev/null 2>&1 && fail "ranks left running"
+echo "ok: Ctrl-C: exit 130, $(basename "$last") complete"
+
+# The rollout rank killed (kill -9) mid-run: the launcher names it and stops the learner; no hang.
+"$grpo" launch --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" rl.steps=100000 run.out_dir="$work/kill" \
+  run.placement=split 2>"$work/kill.log" &
+launcher=$!
+victim=""
+for _ in $(seq 1 600); do
+  for c in $(pgrep -P $launcher); do
+    tr '\0' '\n' </proc/$c/environ 2>/dev/null | grep -qx "RANK=1" && victim=$c
+  done
+  [ -n "$victim" ] && grep -q "grpo\] step" "$work/kill.log" && break
+  sleep 0.1
+done
+[ -n "$victim" ] || { kill $launcher; fail "rank 1 never started: $(tail -3 "$work/kill.log")"; }
+kill -9 "$victim"
+t0=$(date +%s)
+wait $launcher
+rc=$?
+took=$(( $(date +%s) - t0 ))
+[ $rc -ne 0 ] || fail "the launch with a killed rollout rank exited 0"
+grep -q "grpo launch: rank 1 ended with signal Killed; stopping the other ranks" "$work/kill.log" ||
+  fail "rank 1 not named: $(grep 'grpo launch' "$work/kill.log")"
+[ $took -le 20 ] || fail "the launch took $took s to end after the kill"
+echo "ok: rollout rank killed; the launch ended in $took s with status $rc"
