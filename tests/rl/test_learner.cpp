@@ -2,8 +2,6 @@
 // does not change the update, the schedule has its shape, and a non-finite gradient skips the step.
 #include "tests/catch_torch.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 #include "rl/batch.h"
 #include "rl/learner.h"
 #include "tests/devices.h"
+#include "tests/free_port.h"
 #include "tests/temp_dir.h"
 
 using namespace grpo;
@@ -279,24 +278,11 @@ TEST_CASE("activation checkpointing gives the same gradients, the load-balancing
 
 namespace {
 
-// A TCP port free on the loopback right now (bound and released), for a test's store.
-int64_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Rank `rank` of `world` in a child process: 3 GRPO updates over its share of 8 sequences (the global batch), its
 // final parameters written flat to `out` by rank 0. Exit status 0 when it ran through.
+// With all_on_first, rank 0 takes every sequence and the others none (they join with empty batches).
 [[noreturn]] void data_parallel_child(int64_t rank, int64_t world, int64_t port, LossAggregation agg,
-                                      const std::string& out) {
+                                      const std::string& out, bool all_on_first) {
   int status = 0;
   try {
     std::unique_ptr<Dist> dist;
@@ -309,7 +295,8 @@ int64_t free_port() {
     Seqs all = make_seqs(8);
     set_old_logprobs(all, m);
     const std::vector<float> adv = {1.0f, -0.5f, 0.25f, -1.0f, 2.0f, -2.0f, 0.5f, -0.25f};
-    const int64_t begin = rank * 8 / world, end = (rank + 1) * 8 / world;
+    const int64_t begin = all_on_first ? (rank == 0 ? 0 : 8) : rank * 8 / world;
+    const int64_t end = all_on_first ? 8 : (rank + 1) * 8 / world;
     Seqs mine;
     std::vector<float> my_adv;
     for (int64_t i = begin; i < end; ++i) {
@@ -327,7 +314,11 @@ int64_t free_port() {
     cfg.micro_batch_tokens = 8;
     Learner learner(m, cfg);
     learner.set_dist(dist.get());
-    for (int step = 0; step < 3; ++step) learner.grpo_update(mine.pack(my_adv, true));
+    for (int step = 0; step < 3; ++step) {
+      const TrainBatch b = mine.prompts.empty() ? empty_batch(at::kCPU) : mine.pack(my_adv, true);
+      REQUIRE(learner.global_rows(b) == 8);
+      learner.grpo_update(b);
+    }
     if (rank == 0) {
       std::vector<at::Tensor> flat;
       for (const auto& p : m->parameters()) flat.push_back(p.detach().reshape({-1}));
@@ -344,14 +335,14 @@ int64_t free_port() {
 }
 
 // Runs `world` ranks as child processes; returns rank 0's final parameters.
-at::Tensor run_ranks(int64_t world, LossAggregation agg, const std::string& dir) {
-  const int64_t port = free_port();
+at::Tensor run_ranks(int64_t world, LossAggregation agg, const std::string& dir, bool all_on_first = false) {
+  const int64_t port = grpo::test::free_port();
   const std::string out = dir + "/weights_" + std::to_string(world) + ".bin";
   std::vector<pid_t> pids;
   for (int64_t r = 0; r < world; ++r) {
     pid_t p = ::fork();
     REQUIRE(p >= 0);
-    if (p == 0) data_parallel_child(r, world, port, agg, out);
+    if (p == 0) data_parallel_child(r, world, port, agg, out, all_on_first);
     pids.push_back(p);
   }
   for (pid_t p : pids) {
@@ -387,6 +378,16 @@ TEST_CASE("data-parallel learner over Gloo: 2 and 4 processes end with one proce
   }
 }
 
+TEST_CASE("a data-parallel rank with nothing to learn from joins the update with zero rows", "[cpu]") {
+  // Every group of a rank's slice can lack signal; that rank must still take part in the collectives (else its peers
+  // wait out the timeout). Rank 0 holds all 8 sequences, rank 1 none: one process's weights.
+  grpo::test::TempDir dir;
+  at::Tensor one = run_ranks(1, LossAggregation::token_mean, dir.path.string());
+  at::Tensor lopsided = run_ranks(2, LossAggregation::token_mean, dir.path.string(), /*all_on_first=*/true);
+  REQUIRE(lopsided.numel() == one.numel());
+  CHECK((lopsided - one).abs().max().item<double>() < 1e-5);
+}
+
 TEST_CASE("distributed settings from the environment are checked", "[cpu]") {
   ::setenv("WORLD_SIZE", "2", 1);
   ::unsetenv("RANK");
@@ -408,7 +409,7 @@ TEST_CASE("distributed settings from the environment are checked", "[cpu]") {
 TEST_CASE("a rank that dies ends the others' update with an error naming the collective, within the timeout", "[cpu]") {
   grpo::test::TempDir dir;
   const std::string log = (dir.path / "rank0.log").string();
-  const int64_t port = free_port();
+  const int64_t port = grpo::test::free_port();
   pid_t pids[2];
   for (int64_t r = 0; r < 2; ++r) {
     pids[r] = ::fork();
