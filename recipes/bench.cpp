@@ -34,7 +34,7 @@ const char* kUsage =
     "usage: grpo bench decode --model DIR [--device D] [--dtype T] [--sequences S] [--samples G] [--prompt-len P]\n"
     "                         [--new-tokens N] [--threads N] [--block-size B] [--no-share-prefix]\n"
     "       grpo bench logprobs [--tokens M] [--hidden C] [--vocab V] [--naive] [--device D]\n"
-    "       grpo launch --nproc N -- bench broadcast --model DIR [--iters K]\n"
+    "       grpo launch --nproc N -- bench broadcast --model DIR [--iters K] [--device D]\n"
     "       grpo bench learner --model DIR [--device D] [--dtype T] [--micro-batch-tokens M] [--seq-len L]\n"
     "                          [--activation-checkpointing]\n"
     "                          [--micro-batches K] [--steps N]\n";
@@ -54,8 +54,22 @@ const char* kDetails =
     "  logits): seconds and the peak memory above the inputs (CPU: peak resident set; CUDA: the caching allocator).\n"
     "  Defaults M = 2048, C = 896, V = 151936 (Qwen2.5-0.5B's head). Run each path in its own process.\n"
     "broadcast: under grpo launch or torchrun, rank 0 sends every parameter of the model to the other ranks (c10d\n"
-    "  Gloo, 25 MB buckets), K times (default 5) after a warm-up: seconds per broadcast (median) and GB/s of weights.\n"
+    "  Gloo on the CPU, NCCL with --device cuda; 25 MB buckets), K times (default 5) after a warm-up: seconds per\n"
+    "  broadcast (median) and GB/s of weights. On CUDA one rank alone runs NCCL's broadcast to itself (a self-loop).\n"
     "Output: one JSON line on stdout; a summary on stderr.\n";
+
+// --device (default cpu), checked against this LibTorch.
+at::Device bench_device(const Args& a) {
+  at::Device device = at::kCPU;
+  try {
+    device = at::Device(a.get("--device", "cpu"));
+  } catch (const c10::Error&) {
+    GRPO_FAIL("grpo bench: --device '", a.get("--device"), "' is not a device; use cpu, cuda or cuda:N");
+  }
+  GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "grpo bench: --device ", device, " but this LibTorch sees no CUDA "
+             "device; hint: a CUDA LibTorch on a GPU machine (scripts/gpu-bundle)");
+  return device;
+}
 
 int64_t weight_bytes(const policy::Transformer& m) {
   int64_t n = 0;
@@ -92,13 +106,7 @@ struct Loaded {
 Loaded load(const Args& a) {
   GRPO_CHECK(a.has("--model"), "grpo bench: --model DIR is required; usage:\n", kUsage);
   Loaded l;
-  try {
-    l.device = at::Device(a.get("--device", "cpu"));
-  } catch (const c10::Error&) {
-    GRPO_FAIL("grpo bench: --device '", a.get("--device"), "' is not a device; use cpu, cuda or cuda:N");
-  }
-  GRPO_CHECK(!l.device.is_cuda() || at::hasCUDA(), "grpo bench: --device ", l.device,
-             " but this LibTorch sees no CUDA device; hint: a CUDA LibTorch on a GPU machine (scripts/gpu-bundle)");
+  l.device = bench_device(a);
   l.dtype = policy::parse_compute_dtype(a.get("--dtype", "auto"), l.device);
   if (l.device.is_cuda()) policy::allow_tf32(true);
   l.pol = policy::load_policy(a.get("--model"), l.device);
@@ -244,13 +252,7 @@ int bench_logprobs(const Args& a) {
   const int64_t M = a.get_count("--tokens", 2048, "bench"), C = a.get_count("--hidden", 896, "bench");
   const int64_t V = a.get_count("--vocab", 151936, "bench");
   const bool naive = a.has("--naive");
-  at::Device device = at::kCPU;
-  try {
-    device = at::Device(a.get("--device", "cpu"));
-  } catch (const c10::Error&) {
-    GRPO_FAIL("grpo bench: --device '", a.get("--device"), "' is not a device; use cpu, cuda or cuda:N");
-  }
-  GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "grpo bench: --device ", device, " but this LibTorch sees no CUDA device");
+  const at::Device device = bench_device(a);
   at::manual_seed(1);
   auto opt = at::TensorOptions().dtype(at::kFloat).device(device);
   at::Tensor h = at::randn({M, C}, opt).requires_grad_(true);
@@ -283,12 +285,15 @@ int bench_logprobs(const Args& a) {
 
 int bench_broadcast(const Args& a) {
   const rl::DistEnv env = rl::DistEnv::from_environment();
-  GRPO_CHECK(env.distributed(), "grpo bench broadcast needs several ranks; hint: grpo launch --nproc 2 -- bench "
-             "broadcast --model DIR");
+  at::Device device = bench_device(a);
+  // NOTE: on one GPU a single rank still runs NCCL's broadcast (a self-loop), the figure the GPU check records.
+  GRPO_CHECK(env.distributed() || device.is_cuda(), "grpo bench broadcast on the CPU needs several ranks; hint: grpo "
+             "launch --nproc 2 -- bench broadcast --model DIR");
   GRPO_CHECK(a.has("--model"), "grpo bench: --model DIR is required; usage:\n", kUsage);
   const int64_t iters = a.get_count("--iters", 5, "bench");
-  rl::Dist dist(env, std::chrono::minutes(10));
-  policy::Policy pol = policy::load_policy(a.get("--model"), at::kCPU);
+  if (device.is_cuda() && !device.has_index()) device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  rl::Dist dist(env, std::chrono::minutes(10), device);
+  policy::Policy pol = policy::load_policy(a.get("--model"), device);
   std::vector<at::Tensor> params;
   int64_t bytes = 0;
   for (const auto& p : pol.model->parameters()) {
@@ -308,7 +313,8 @@ int bench_broadcast(const Args& a) {
   if (dist.is_main()) {
     nlohmann::json j = {{"bench", "broadcast"}, {"model", a.get("--model")}, {"ranks", env.world_size},
                         {"parameters", pol.config.n_params()}, {"bytes", bytes}, {"seconds", median},
-                        {"gb_per_s", static_cast<double>(bytes) / median / 1e9}, {"backend", "gloo"}};
+                        {"gb_per_s", static_cast<double>(bytes) / median / 1e9}, {"backend", dist.backend(device)},
+                        {"device", device.str()}};
     std::printf("%s\n", j.dump().c_str());
     std::fprintf(stderr, "bench broadcast: %.0f MB of weights to %lld ranks in %.3f s (median of %lld): %.2f GB/s\n",
                  static_cast<double>(bytes) / 1e6, static_cast<long long>(env.world_size - 1), median,
@@ -330,7 +336,8 @@ int run_bench(int argc, char** argv) {
              "grpo bench: unknown benchmark '", what,
              "'; usage:\n", kUsage);
   if (what == "broadcast") {
-    return bench_broadcast(parse_args(argc - 1, argv + 1, "bench", {"--model", "--iters"}, {}, kUsage, kDetails));
+    return bench_broadcast(
+        parse_args(argc - 1, argv + 1, "bench", {"--model", "--iters", "--device"}, {}, kUsage, kDetails));
   }
   if (what == "logprobs") {
     return bench_logprobs(parse_args(argc - 1, argv + 1, "bench", {"--tokens", "--hidden", "--vocab", "--device"},

@@ -11,6 +11,9 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "kernels/check.h"
+#ifdef GRPO_HAS_NCCL
+#include "rl/dist_nccl.h"
+#endif
 
 namespace grpo::rl {
 
@@ -44,6 +47,9 @@ DistEnv DistEnv::from_environment() {
 struct Dist::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#ifdef GRPO_HAS_NCCL
+  std::unique_ptr<NcclGroup> nccl;  // with a CUDA device
+#endif
 };
 
 namespace {
@@ -67,8 +73,8 @@ c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo_group(const c10::intrusive_ptr<c
 
 }  // namespace
 
-Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout)
-    : env_(env), world_rank_(env.rank), timeout_(timeout), impl_(new Impl) {
+Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout, at::Device device)
+    : env_(env), device_(device), world_rank_(env.rank), timeout_(timeout), impl_(new Impl) {
   // NOTE: a write to a dead rank's socket raises SIGPIPE, which kills the process without a word; ignored (as Python,
   // and so PyTorch, does), the write fails and the collective reports it.
   ::signal(SIGPIPE, SIG_IGN);
@@ -84,6 +90,7 @@ Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout)
   try {
     impl_->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, o);
     impl_->pg = gloo_group(impl_->store, env.rank, env.world_size, env.master_addr, timeout);
+    if (device.is_cuda()) add_nccl(impl_.get(), device, env.rank, env.world_size, timeout);
   } catch (const std::exception& e) {
     GRPO_FAIL("rank ", env.rank, " of ", env.world_size, ": cannot join the process group at ", env.master_addr, ":",
               env.master_port, " within ", timeout.count() / 1000.0, " s: ", e.what(),
@@ -91,9 +98,10 @@ Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout)
   }
 }
 
-Dist::Dist(const DistEnv& env, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl, int64_t world_rank,
-           std::string name)
-    : env_(env), world_rank_(world_rank), name_(std::move(name)), timeout_(timeout), impl_(std::move(impl)) {}
+Dist::Dist(const DistEnv& env, at::Device device, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl,
+           int64_t world_rank, std::string name)
+    : env_(env), device_(device), world_rank_(world_rank), name_(std::move(name)), timeout_(timeout),
+      impl_(std::move(impl)) {}
 
 std::unique_ptr<Dist> Dist::subgroup(const std::string& name, const std::vector<int64_t>& members) const {
   GRPO_CHECK(!members.empty() && std::is_sorted(members.begin(), members.end()) &&
@@ -109,10 +117,11 @@ std::unique_ptr<Dist> Dist::subgroup(const std::string& name, const std::vector<
   impl->store = c10::make_intrusive<c10d::PrefixStore>("group/" + name, impl_->store);
   try {
     impl->pg = gloo_group(impl->store, sub.rank, sub.world_size, env_.master_addr, timeout_);
+    if (device_.is_cuda()) add_nccl(impl.get(), device_, sub.rank, sub.world_size, timeout_);
   } catch (const std::exception& e) {
     GRPO_FAIL(who(), ": cannot form the ", name, " group within ", timeout_.count() / 1000.0, " s: ", e.what());
   }
-  return std::unique_ptr<Dist>(new Dist(sub, timeout_, std::move(impl), world_rank_, name));
+  return std::unique_ptr<Dist>(new Dist(sub, device_, timeout_, std::move(impl), world_rank_, name));
 }
 
 std::string Dist::who() const {
@@ -148,6 +157,50 @@ void Dist::remove(const std::string& key) {
 }
 
 Dist::~Dist() = default;
+
+void Dist::add_nccl(Impl* impl, const at::Device& device, int64_t rank, int64_t size, std::chrono::milliseconds timeout) {
+#ifdef GRPO_HAS_NCCL
+  impl->nccl = std::make_unique<NcclGroup>(c10::make_intrusive<c10d::PrefixStore>("nccl", impl->store), rank, size,
+                                           device.has_index() ? device.index() : 0, timeout);
+#else
+  GRPO_FAIL("ranks on ", device, ": this LibTorch has no CUDA, so no NCCL; hint: build against PyPI's CUDA LibTorch "
+            "(CMAKE_PREFIX_PATH), or run on the CPU (Gloo)");
+#endif
+}
+
+const char* Dist::backend(const at::Device& device) const {
+  return device.is_cuda() && device_.is_cuda() ? "nccl" : "gloo";
+}
+
+void Dist::collective(at::Tensor& flat, int64_t root, const std::string& what) {
+  const char* op = root < 0 ? "all-reduce" : "broadcast";
+  try {
+    if (flat.is_cuda()) {
+#ifdef GRPO_HAS_NCCL
+      GRPO_CHECK(impl_->nccl != nullptr, "CUDA tensors in a group made for the CPU");
+      if (root < 0) {
+        impl_->nccl->all_reduce_sum(flat);
+      } else {
+        impl_->nccl->broadcast(flat, root);
+      }
+      return;
+#else
+      GRPO_FAIL("CUDA tensors without NCCL");
+#endif
+    }
+    std::vector<at::Tensor> v{flat};
+    if (root < 0) {
+      impl_->pg->allreduce(v)->wait(timeout_);
+    } else {
+      c10d::BroadcastOptions opts;
+      opts.rootRank = root;
+      impl_->pg->broadcast(v, opts)->wait(timeout_);
+    }
+  } catch (const std::exception& e) {
+    GRPO_FAIL(who(), ": ", op, " of ", what, root >= 0 ? str(" from rank ", root) : std::string(),
+              " failed or timed out after ", timeout_.count() / 1000.0, " s (another rank died or hangs?): ", e.what());
+  }
+}
 
 namespace {
 
@@ -185,42 +238,24 @@ void unflatten(const at::Tensor& flat, const std::vector<at::Tensor>& ts) {
 
 void Dist::all_reduce_sum(const std::vector<at::Tensor>& tensors, const std::string& what, int64_t bucket_bytes) {
   for (const auto& group : buckets(tensors, bucket_bytes)) {
-    std::vector<at::Tensor> flat{flatten(group)};
-    try {
-      impl_->pg->allreduce(flat)->wait(timeout_);
-    } catch (const std::exception& e) {
-      GRPO_FAIL(who(), ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
-                " s (another rank died or hangs?): ", e.what());
-    }
-    unflatten(flat[0], group);
+    at::Tensor flat = flatten(group);
+    collective(flat, -1, what);
+    unflatten(flat, group);
   }
 }
 
 std::vector<double> Dist::all_reduce_sum(const std::vector<double>& values, const std::string& what) {
   at::Tensor t = at::tensor(values, at::kDouble);
-  std::vector<at::Tensor> v{t};
-  try {
-    impl_->pg->allreduce(v)->wait(timeout_);
-  } catch (const std::exception& e) {
-    GRPO_FAIL(who(), ": all-reduce of ", what, " failed or timed out after ", timeout_.count() / 1000.0,
-              " s (another rank died or hangs?): ", e.what());
-  }
+  collective(t, -1, what);
   return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
 void Dist::broadcast(const std::vector<at::Tensor>& tensors, int64_t root, const std::string& what,
                      int64_t bucket_bytes) {
   for (const auto& group : buckets(tensors, bucket_bytes)) {
-    std::vector<at::Tensor> flat{flatten(group)};
-    c10d::BroadcastOptions opts;
-    opts.rootRank = root;
-    try {
-      impl_->pg->broadcast(flat, opts)->wait(timeout_);
-    } catch (const std::exception& e) {
-      GRPO_FAIL(who(), ": broadcast of ", what, " from rank ", root, " failed or timed out after ",
-                timeout_.count() / 1000.0, " s: ", e.what());
-    }
-    if (env_.rank != root) unflatten(flat[0], group);
+    at::Tensor flat = flatten(group);
+    collective(flat, root, what);
+    if (env_.rank != root) unflatten(flat, group);
   }
 }
 

@@ -28,8 +28,9 @@ struct DistEnv {
 class Dist {
  public:
   // Joins the group (rank 0 hosts the store at MASTER_PORT; under torchrun, whose agent holds that port, at
-  // MASTER_PORT + 1); waits at most `timeout` for the others, and each collective too.
-  Dist(const DistEnv& env, std::chrono::milliseconds timeout);
+  // MASTER_PORT + 1); waits at most `timeout` for the others, and each collective too. With a CUDA `device` the
+  // group also gets a NCCL communicator on it (a CUDA LibTorch only), which collectives of CUDA tensors use.
+  Dist(const DistEnv& env, std::chrono::milliseconds timeout, at::Device device = at::kCPU);
   ~Dist();
   Dist(const Dist&) = delete;
   Dist& operator=(const Dist&) = delete;
@@ -50,8 +51,11 @@ class Dist {
   std::string get(const std::string& key, const std::string& what);
   void remove(const std::string& key);
 
-  // In place: every tensor becomes the sum over ranks. Float32 CPU tensors, packed into flat buckets of at most
-  // bucket_bytes each (one collective per bucket). `what` names the collective in errors ("gradients").
+  // "nccl" when tensors on `device` go through NCCL, else "gloo".
+  const char* backend(const at::Device& device) const;
+  // In place: every tensor becomes the sum over ranks. Tensors of one dtype, all on the CPU (Gloo) or all on the
+  // group's GPU (NCCL), packed into flat buckets of at most bucket_bytes each (one collective per bucket). `what` names
+  // the collective in errors ("gradients").
   void all_reduce_sum(const std::vector<at::Tensor>& tensors, const std::string& what,
                       int64_t bucket_bytes = int64_t{25} << 20);
   // The sum over ranks of a few numbers (token counts, metric sums).
@@ -65,11 +69,17 @@ class Dist {
 
  private:
   struct Impl;
-  Dist(const DistEnv& env, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl, int64_t world_rank,
-       std::string name);
+  Dist(const DistEnv& env, at::Device device, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl,
+       int64_t world_rank, std::string name);
   std::string who() const;  // "rank 3" or "rank 3 (learners: 1 of 2)" in errors
 
+  void collective(at::Tensor& flat, int64_t root, const std::string& what);  // root < 0: all-reduce; else broadcast
+  // The NCCL communicator of a group on a CUDA device, meeting under the group's store.
+  static void add_nccl(Impl* impl, const at::Device& device, int64_t rank, int64_t size,
+                       std::chrono::milliseconds timeout);
+
   DistEnv env_;
+  at::Device device_ = at::kCPU;
   int64_t world_rank_ = 0;
   std::string name_;  // the subgroup's name; empty for the world
   std::chrono::milliseconds timeout_;

@@ -81,7 +81,7 @@ std::optional<int64_t> WeightChannel::receive() {
   GRPO_CHECK(!group_.is_main(), "WeightChannel::receive on the sending rank");
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor header = at::zeros({2}, at::kLong);
-  group_.broadcast({header}, 0, "the next weights' header (from the learners' rank 0)");
+  group_.broadcast({header}, 0, "the next weights' header");
   const int64_t version = header[0].item<int64_t>(), kind = header[1].item<int64_t>();
   if (kind == kStop) return std::nullopt;
   GRPO_CHECK(kind == kWeights, "weight channel: unknown message kind ", kind);
