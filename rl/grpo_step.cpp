@@ -341,6 +341,7 @@ namespace {
 // the time this learner waited for them).
 Round own_or_fetched_round(GrpoContext& ctx, int64_t step, int64_t first_draw, const std::vector<rollout::Prompt>& prompts,
                            StageTimer& timer) {
+  if (prompts.empty()) return {};  // a rank's slice of a small dynamic-sampling round
   if (ctx.source != nullptr) {
     Round r = timer.time("rollout_wait", [&] { return ctx.source->fetch(step, first_draw, prompts); });
     timer.add("rollout_generate", r.generate_seconds);  // the rollout ranks' own time, partly hidden by the overlap
@@ -389,50 +390,103 @@ struct Rollouts {
   int64_t kl_reward_n = 0;
 };
 
+// Dynamic sampling over ranks: each draws its slice of every round, so the groups' draw order is round by round, rank
+// by rank. Keeps this rank's groups that fall within the first B kept groups of that order; `kept` holds, per round,
+// every rank's count of kept groups.
+void keep_first_b_across_ranks(Rollouts& out, const std::vector<std::vector<double>>& kept,
+                               const std::vector<size_t>& round_begin, int64_t rank, int64_t B) {
+  std::vector<int64_t> groups;
+  int64_t left = B;
+  for (size_t round = 0; round < kept.size(); ++round) {
+    for (int64_t r = 0; r < static_cast<int64_t>(kept[round].size()); ++r) {
+      const int64_t take = std::min<int64_t>(left, static_cast<int64_t>(kept[round][static_cast<size_t>(r)]));
+      left -= take;
+      if (r != rank) continue;
+      const size_t end = round + 1 < round_begin.size() ? round_begin[round + 1] : out.groups.size();
+      for (size_t i = round_begin[round]; i < end && static_cast<int64_t>(i - round_begin[round]) < take; ++i) {
+        groups.push_back(out.groups[i]);
+      }
+    }
+  }
+  out.groups = std::move(groups);
+}
+
 Rollouts collect_rollouts(GrpoContext& ctx, int64_t step, StageTimer& timer) {
   const int64_t B = ctx.cfg.prompts_per_step, G = ctx.cfg.group_size;
+  const bool over_ranks = ctx.cfg.dynamic_sampling && ctx.world_size > 1;
+  GRPO_CHECK(!over_ranks || ctx.dist != nullptr, "dynamic sampling over ranks needs their group");
   Rollouts out;
   std::vector<at::Tensor> adv_parts, zero_parts;
-  int64_t want = B;
+  std::vector<std::vector<double>> kept_per_round;  // over ranks: every rank's kept groups, per round
+  std::vector<size_t> round_begin;                  // where each round's groups start in out.groups
+  int64_t want = B, have = 0, drawn = 0;            // over every rank
   while (true) {
     int64_t first = 0;
-    auto drawn = timer.time("prompts", [&] { return draw_prompts(ctx, want, &first); });
-    Round r = own_or_fetched_round(ctx, step, first, drawn, timer);
+    auto drawn_here = timer.time("prompts", [&] { return draw_prompts(ctx, want, &first); });
+    Round r = own_or_fetched_round(ctx, step, first, drawn_here, timer);
     add_stats(out.gen, r.stats);
-    const int64_t n = static_cast<int64_t>(drawn.size()), offset = static_cast<int64_t>(out.prompts.size());
+    const int64_t n = static_cast<int64_t>(drawn_here.size()), offset = static_cast<int64_t>(out.prompts.size());
     at::Tensor rewards = reward_matrix(r.scores, n, G);
     const LossConfig& loss_cfg = ctx.learner.config().loss;
-    if (ctx.reference && loss_cfg.kl_placement == "reward") {
+    if (ctx.reference && loss_cfg.kl_placement == "reward" && n > 0) {
       // KL in the reward: each completion's summed KL estimate to the reference, times beta, off its reward.
-      at::Tensor kl = timer.time("reference", [&] { return sequence_kl(ctx, drawn, r.completions, loss_cfg); });
+      at::Tensor kl = timer.time("reference", [&] { return sequence_kl(ctx, drawn_here, r.completions, loss_cfg); });
       rewards -= loss_cfg.kl_coef * kl.view({n, G}).to(at::kDouble);
       out.kl_reward_sum += kl.sum().item<double>();
       out.kl_reward_n += kl.numel();
     }
     AdvantageResult a = timer.time("advantages", [&] {
-      AdvantageResult a = compute_group_advantages(rewards, ctx.cfg.advantage);
+      // With ranks, a batch-wide std is the whole batch's: from the sums over every rank's rewards.
+      AdvantageConfig acfg = ctx.cfg.advantage;
+      const bool global_std = ctx.world_size > 1 && acfg.scale_by_std && acfg.std_scope == "batch";
+      if (global_std) acfg.scale_by_std = false;
+      AdvantageResult a = compute_group_advantages(rewards, acfg);
+      if (global_std) {
+        GRPO_CHECK(ctx.dist != nullptr, "a batch-wide std over ranks needs their group");
+        auto t = ctx.dist->all_reduce_sum(std::vector<double>{rewards.sum().item<double>(),
+                                                              (rewards * rewards).sum().item<double>(),
+                                                              static_cast<double>(rewards.numel())},
+                                          "the batch's reward sums");
+        const double std = std::sqrt(std::max(0.0, (t[1] - t[0] * t[0] / t[2]) / std::max(1.0, t[2] - 1)));
+        a.advantages = a.advantages / static_cast<float>(std + acfg.eps);
+      }
       if (ctx.cfg.signal == "verifier") mark_verifier_ties(a, correct_matrix(r.scores, n, G));
       return a;
     });
     const bool* zero = a.zero_variance.data_ptr<bool>();
+    round_begin.push_back(out.groups.size());
     for (int64_t g = 0; g < n; ++g) {
       if (!ctx.cfg.drop_zero_variance || !zero[g]) out.groups.push_back(offset + g);
     }
+    const int64_t kept_here = static_cast<int64_t>(out.groups.size() - round_begin.back());
+    if (over_ranks) {
+      std::vector<double> counts(static_cast<size_t>(ctx.world_size), 0.0);
+      counts[static_cast<size_t>(ctx.rank)] = static_cast<double>(kept_here);
+      kept_per_round.push_back(ctx.dist->all_reduce_sum(counts, "dynamic sampling's group counts"));
+      for (double c : kept_per_round.back()) have += static_cast<int64_t>(c);
+    } else {
+      have += kept_here;
+    }
+    drawn += want;
     adv_parts.push_back(a.advantages);
     zero_parts.push_back(a.zero_variance);
-    out.prompts.insert(out.prompts.end(), std::make_move_iterator(drawn.begin()), std::make_move_iterator(drawn.end()));
+    out.prompts.insert(out.prompts.end(), std::make_move_iterator(drawn_here.begin()),
+                       std::make_move_iterator(drawn_here.end()));
     out.completions.insert(out.completions.end(), std::make_move_iterator(r.completions.begin()),
                            std::make_move_iterator(r.completions.end()));
     out.scores.insert(out.scores.end(), std::make_move_iterator(r.scores.begin()),
                       std::make_move_iterator(r.scores.end()));
     ++out.rounds;
-    const int64_t have = static_cast<int64_t>(out.groups.size());
     if (!ctx.cfg.dynamic_sampling || have >= B || out.rounds >= ctx.cfg.max_draw_rounds) break;
     // Draw for the missing groups at the keep rate seen so far (at least the number missing, at most 4 B).
-    const double rate = std::max(0.05, static_cast<double>(have) / static_cast<double>(out.prompts.size()));
+    const double rate = std::max(0.05, static_cast<double>(have) / static_cast<double>(drawn));
     want = std::clamp<int64_t>(static_cast<int64_t>(std::ceil((B - have) / rate)), B - have, 4 * B);
   }
-  if (ctx.cfg.dynamic_sampling && static_cast<int64_t>(out.groups.size()) > B) out.groups.resize(static_cast<size_t>(B));
+  if (over_ranks) {
+    keep_first_b_across_ranks(out, kept_per_round, round_begin, ctx.rank, B);
+  } else if (ctx.cfg.dynamic_sampling && static_cast<int64_t>(out.groups.size()) > B) {
+    out.groups.resize(static_cast<size_t>(B));
+  }
   out.adv.advantages = at::cat(adv_parts, 0);
   out.adv.zero_variance = at::cat(zero_parts, 0);
   out.adv.n_zero_variance = out.adv.zero_variance.sum().item<int64_t>();

@@ -12,6 +12,7 @@
 #include "rewards/mix.h"
 #include "rewards/pool.h"
 #include "rl/advantage.h"
+#include "rl/dist.h"
 #include "rl/data/task_data.h"
 #include "rl/learner.h"
 #include "rollout/engine.h"
@@ -81,6 +82,7 @@ struct GrpoContext {
   at::Device device = at::kCPU;
   int64_t data_cursor = 0;  // the next training draw; checkpointed (dynamic sampling draws a varying number per step)
   int64_t rank = 0, world_size = 1;  // data parallelism: this rank generates and trains on its slice of each draw
+  Dist* dist = nullptr;               // the ranks' group (dynamic sampling agrees on group counts through it)
   RolloutSource* source = nullptr;    // split placement: the completions come from the rollout ranks
 };
 

@@ -112,7 +112,12 @@ nlohmann::json merge_rank_metrics(const std::vector<std::string>& per_rank) {
     if (!m.contains(key) || !m[key].is_number()) return;
     std::vector<double> v;
     for (const auto& x : r) v.push_back(x.value(key, 0.0));
-    m[key] = fold(v);
+    const double x = fold(v);
+    if (m[key].is_number_integer()) {
+      m[key] = static_cast<int64_t>(std::llround(x));  // counts stay integers
+    } else {
+      m[key] = x;
+    }
   };
   auto mean = [&](const std::vector<double>& v) { double a = 0; for (double x : v) a += x; return a / W; };
   auto sum = [&](const std::vector<double>& v) { double a = 0; for (double x : v) a += x; return a; };

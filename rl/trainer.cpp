@@ -289,6 +289,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   if (dist != nullptr) {
     ctx.rank = dist->rank();
     ctx.world_size = dist->world_size();
+    ctx.dist = dist;
     learner.set_dist(dist);
   }
   ctx.source = source;
@@ -423,9 +424,9 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   const DistEnv env = DistEnv::from_environment();
   const at::Device device = setup_device(cfg, env.local_world_size);
   const std::string dir = phase_dir(cfg, "grpo");
-  GRPO_CHECK(!env.distributed() || !cfg.grpo.dynamic_sampling, "rl.dynamic_sampling is not supported with several "
-             "ranks yet");
   const Placement placement = Placement::from(cfg.run, env.world_size);
+  GRPO_CHECK(!placement.split || !cfg.grpo.dynamic_sampling, "rl.dynamic_sampling draws a varying number of prompts "
+             "a step, which run.placement = split does not do yet; hint: run.placement = colocated");
   GRPO_CHECK(placement.rollouts <= cfg.grpo.prompts_per_step, "run.rollout_ranks = ", placement.rollouts,
              " is more than rl.prompts_per_step = ", cfg.grpo.prompts_per_step, ": some rollout ranks would idle");
   std::unique_ptr<Dist> world =

@@ -82,6 +82,32 @@ out=$(cmp "$(ck "$work/one5/grpo" 5)" "$(ck "$work/n2/grpo" 5)" "$start" "$work/
       "$work/n2/grpo/metrics.jsonl") || fail "2 ranks resumed on 4 differ from one process: $out"
 echo "ok: 3 steps on 2 ranks, resumed on 4 to step 5: $out"
 
+# Dynamic sampling across ranks: a coarse reward (completion length odd or even) leaves many groups without signal,
+# so steps draw more rounds; the ranks agree on the counts and keep the first B groups in draw order, as one process
+# does; and a batch-wide std (rl.std_scope = batch) is the whole batch's.
+cat >"$work/coarse.sh" <<'SH'
+while read -r line; do echo "$(( ${#line} % 2 ))"; done
+SH
+ds=(rl.dynamic_sampling=true rl.drop_zero_variance=true rl.std_scope=batch "reward.weights={external = 1.0}" reward.verifier=external
+    reward.external_command="sh $work/coarse.sh")
+"$grpo" train "$recipe" "${small[@]}" "${ds[@]}" rl.steps=4 run.out_dir="$work/ds1" 2>"$work/ds1.log" ||
+  fail "dynamic sampling, one process: $(tail -3 "$work/ds1.log")"
+"$grpo" launch --nproc 2 -- train "$recipe" "${small[@]}" "${ds[@]}" rl.steps=4 run.out_dir="$work/ds2" \
+  2>"$work/ds2.log" || fail "dynamic sampling on 2 ranks: $(tail -5 "$work/ds2.log")"
+rounds=$(python3 -c 'import json,sys; print(max(json.loads(l).get("draw_rounds", 0) for l in open(sys.argv[1])))' \
+         "$work/ds1/grpo/metrics.jsonl")
+[ "$rounds" -gt 1 ] || fail "no step drew a second round: the case does not exercise dynamic sampling"
+out=$(cmp "$(ck "$work/ds1/grpo" 4)" "$(ck "$work/ds2/grpo" 4)" "$start" "$work/ds1/grpo/metrics.jsonl" \
+      "$work/ds2/grpo/metrics.jsonl") || fail "dynamic sampling on 2 ranks differs from one process: $out"
+for k in prompts_drawn groups_trained draw_rounds; do
+  a=$(python3 -c 'import json,sys; print([json.loads(l).get(sys.argv[2]) for l in open(sys.argv[1]) if "reward_mean" in l])' \
+      "$work/ds1/grpo/metrics.jsonl" $k)
+  b=$(python3 -c 'import json,sys; print([json.loads(l).get(sys.argv[2]) for l in open(sys.argv[1]) if "reward_mean" in l])' \
+      "$work/ds2/grpo/metrics.jsonl" $k)
+  [ "$a" = "$b" ] || fail "$k: $a (one process) != $b (2 ranks)"
+done
+echo "ok: dynamic sampling (up to $rounds rounds a step) and a batch-wide std on 2 ranks = one process: $out"
+
 # Under torchrun (PyPI's, when there is one: GRPO_TORCHRUN or on PATH), whose agent holds MASTER_PORT.
 torchrun=${GRPO_TORCHRUN:-$(command -v torchrun || true)}
 if [ -n "$torchrun" ] && [ -x "$torchrun" ]; then
