@@ -17,6 +17,7 @@
 #include "rl/batch.h"
 #include "rl/learner.h"
 #include "tests/devices.h"
+#include "tests/fork_ranks.h"
 #include "tests/free_port.h"
 #include "tests/temp_dir.h"
 
@@ -408,45 +409,24 @@ TEST_CASE("distributed settings from the environment are checked", "[cpu]") {
 
 TEST_CASE("a rank that dies ends the others' update with an error naming the collective, within the timeout", "[cpu]") {
   grpo::test::TempDir dir;
-  const std::string log = (dir.path / "rank0.log").string();
   const int64_t port = grpo::test::free_port();
-  pid_t pids[2];
-  for (int64_t r = 0; r < 2; ++r) {
-    pids[r] = ::fork();
-    REQUIRE(pids[r] >= 0);
-    if (pids[r] != 0) continue;
-    int status = 0;
-    try {
-      if (r == 0 && !std::freopen(log.c_str(), "w", stderr)) _exit(3);
-      DistEnv env;
-      env.rank = r, env.world_size = 2, env.master_port = port;
-      Dist dist(env, std::chrono::seconds(5));
-      dist.barrier("joined");  // both connected
-      if (r == 1) _exit(0);    // then rank 1 dies, before the update's first collective
-      policy::Transformer m = make_model();
-      Seqs s = make_seqs(4);
-      set_old_logprobs(s, m);
-      Learner learner(m, LearnerConfig());
-      learner.set_dist(&dist);
-      UpdateStats up = learner.grpo_update(s.pack({1, -1, 1, -1}, true));
-      std::fprintf(stderr, "rank 0: the update completed with a dead peer (loss %g)\n", up.loss);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "%s\n", e.what());
-      status = 1;
-    }
-    std::fflush(stderr);
-    _exit(status);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  int st0 = 0, st1 = 0;
-  REQUIRE(::waitpid(pids[1], &st1, 0) == pids[1]);
-  REQUIRE(::waitpid(pids[0], &st0, 0) == pids[0]);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ifstream in(log);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  INFO(text);
-  CHECK(WIFEXITED(st0));  // not killed by SIGPIPE
-  CHECK(WEXITSTATUS(st0) == 1);
-  CHECK(text.find("rank 0: all-reduce of the batch's token and sequence counts failed or timed out") != std::string::npos);
-  CHECK(seconds < 30);
+  auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
+    DistEnv env;
+    env.rank = r, env.world_size = 2, env.master_port = port;
+    Dist dist(env, std::chrono::seconds(5));
+    dist.barrier("joined");  // both connected
+    if (r == 1) _exit(0);    // then rank 1 dies, before the update's first collective
+    policy::Transformer m = make_model();
+    Seqs s = make_seqs(4);
+    set_old_logprobs(s, m);
+    Learner learner(m, LearnerConfig());
+    learner.set_dist(&dist);
+    UpdateStats up = learner.grpo_update(s.pack({1, -1, 1, -1}, true));
+    throw std::runtime_error("rank 0: the update completed with a dead peer (loss " + std::to_string(up.loss) + ")");
+  });
+  INFO(run.log);
+  CHECK(run.status[0] == 1);  // an error, not SIGPIPE
+  CHECK(run.log.find("rank 0: all-reduce of the batch's token and sequence counts failed or timed out") !=
+        std::string::npos);
+  CHECK(run.seconds < 30);
 }

@@ -3,7 +3,6 @@
 // rank that dies ends its peer's wait with an error naming it, within the timeout.
 #include "tests/catch_torch.h"
 
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +12,7 @@
 #include "policy/tokenizer/char_tokenizer.h"
 #include "rl/batch.h"
 #include "rl/split.h"
+#include "tests/fork_ranks.h"
 #include "tests/free_port.h"
 #include "tests/temp_dir.h"
 
@@ -82,17 +82,6 @@ double max_masked_diff(const at::Tensor& a, const at::Tensor& b, const at::Tenso
 // Children write their findings to a file; the parent reads it back.
 void write_line(const std::string& path, const std::string& line) { std::ofstream(path, std::ios::app) << line << "\n"; }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-int wait_for(pid_t p) {
-  int st = 0;
-  REQUIRE(::waitpid(p, &st, 0) == p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 }  // namespace
 
 TEST_CASE("a rollout slice round-trips through its encoding, log-probs bit for bit", "[cpu]") {
@@ -136,89 +125,77 @@ TEST_CASE("split placement: after each weight broadcast the rollout rank's log-p
   // sends version v; rank 1 receives it, generates, scores its own completions and posts both; rank 0 generates the
   // same prompts with the same seed and scores rank 1's completions with its own weights.
   grpo::test::TempDir dir;
-  const std::string report = (dir.path / "report.txt").string(), errors = (dir.path / "errors.txt").string();
+  const std::string report = (dir.path / "report.txt").string();
   const int64_t port = grpo::test::free_port();
-  pid_t pids[2];
-  for (int64_t r = 0; r < 2; ++r) {
-    pids[r] = ::fork();
-    REQUIRE(pids[r] >= 0);
-    if (pids[r] != 0) continue;
-    int status = 0;
-    try {
-      DistEnv env;
-      env.rank = r, env.world_size = 2, env.master_port = port;
-      Dist world(env, std::chrono::seconds(60));
-      std::unique_ptr<Dist> weights = world.subgroup("weights", {0, 1});
-      policy::Transformer model = make_model(r == 0 ? 5 : 11);
-      WeightChannel channel(*weights, model);
-      if (r == 1) {
-        for (int64_t v = 0;; ++v) {
-          if (v > 0) {
-            std::optional<int64_t> got = channel.receive();
-            if (!got) break;
-            if (*got != v) throw std::runtime_error("version " + std::to_string(*got) + " where " + std::to_string(v) + " was due");
-          }
-          RolloutSlice s = generate(model, v);
-          s.step = v;
-          // The rollout rank's own scoring of its tokens, in the completions' log-prob slots of a second slice.
-          RolloutSlice scored = s;
-          TrainBatch b = pack(s);
-          at::Tensor own = score_tokens(model, b, 1.0, 1 << 20, at::kFloat);
-          for (size_t i = 0; i < scored.round.completions.size(); ++i) {
-            auto& lp = scored.round.completions[i].logprobs;
-            const int64_t P = static_cast<int64_t>(prompts(4)[i / kG].token_ids.size());
-            for (size_t t = 0; t < lp.size(); ++t) lp[t] = own[static_cast<int64_t>(i)][P + static_cast<int64_t>(t) - 1].item<float>();
-          }
-          world.put(slice_key(v, 0), encode_slice(s));
-          world.put(slice_key(v, 1), encode_slice(scored));
+  auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
+    DistEnv env;
+    env.rank = r, env.world_size = 2, env.master_port = port;
+    Dist world(env, std::chrono::seconds(60));
+    std::unique_ptr<Dist> weights = world.subgroup("weights", {0, 1});
+    policy::Transformer model = make_model(r == 0 ? 5 : 11);
+    WeightChannel channel(*weights, model);
+    if (r == 1) {
+      for (int64_t v = 0;; ++v) {
+        if (v > 0) {
+          std::optional<int64_t> got = channel.receive();
+          if (!got) break;
+          if (*got != v) throw std::runtime_error("version " + std::to_string(*got) + ", not " + std::to_string(v));
         }
-      } else {
-        LearnerConfig lc;
-        lc.optim.lr = 1e-2;  // large steps: each version differs clearly from the one before
-        Learner learner(model, lc);
-        for (int64_t v = 0; v <= 3; ++v) {
-          if (v > 0) {
-            RolloutSlice mine = generate(model, v - 1);
-            learner.grpo_update(pack(mine));
-            channel.send(v);
+        RolloutSlice s = generate(model, v);
+        s.step = v;
+        // The rollout rank's own scoring of its tokens, in the completions' log-prob slots of a second slice.
+        RolloutSlice scored = s;
+        TrainBatch b = pack(s);
+        at::Tensor own = score_tokens(model, b, 1.0, 1 << 20, at::kFloat);
+        for (size_t i = 0; i < scored.round.completions.size(); ++i) {
+          auto& lp = scored.round.completions[i].logprobs;
+          const int64_t P = static_cast<int64_t>(prompts(4)[i / kG].token_ids.size());
+          for (size_t t = 0; t < lp.size(); ++t) {
+            lp[t] = own[static_cast<int64_t>(i)][P + static_cast<int64_t>(t) - 1].item<float>();
           }
-          RolloutSlice theirs = decode_slice(world.get(slice_key(v, 0), "the rollout rank's completions"));
-          RolloutSlice their_scores = decode_slice(world.get(slice_key(v, 1), "the rollout rank's scores"));
-          RolloutSlice mine = generate(model, v);
-          bool same_tokens = true;
-          double engine_diff = 0;
-          for (size_t i = 0; i < mine.round.completions.size(); ++i) {
-            same_tokens = same_tokens && mine.round.completions[i].token_ids == theirs.round.completions[i].token_ids;
-            if (mine.round.completions[i].token_ids != theirs.round.completions[i].token_ids) continue;
-            for (size_t t = 0; t < mine.round.completions[i].logprobs.size(); ++t) {
-              engine_diff = std::max<double>(engine_diff, std::abs(mine.round.completions[i].logprobs[t] -
-                                                                   theirs.round.completions[i].logprobs[t]));
-            }
-          }
-          TrainBatch b = pack(theirs);
-          at::Tensor learner_lp = learner.score(b);
-          at::Tensor their_lp = pack(their_scores).old_logprobs;
-          char line[256];
-          std::snprintf(line, sizeof(line), "version %lld same_tokens %d engine %.3g scoring %.3g engine_vs_learner %.3g",
-                        static_cast<long long>(v), same_tokens ? 1 : 0, engine_diff,
-                        max_masked_diff(learner_lp, their_lp, b.loss_mask),
-                        max_masked_diff(learner_lp, b.old_logprobs, b.loss_mask));
-          write_line(report, line);
         }
-        channel.send_stop();
+        world.put(slice_key(v, 0), encode_slice(s));
+        world.put(slice_key(v, 1), encode_slice(scored));
       }
-    } catch (const std::exception& e) {
-      write_line(errors, std::string("rank ") + std::to_string(r) + ": " + e.what());
-      status = 1;
+    } else {
+      LearnerConfig lc;
+      lc.optim.lr = 1e-2;  // large steps: each version differs clearly from the one before
+      Learner learner(model, lc);
+      for (int64_t v = 0; v <= 3; ++v) {
+        if (v > 0) {
+          RolloutSlice mine = generate(model, v - 1);
+          learner.grpo_update(pack(mine));
+          channel.send(v);
+        }
+        RolloutSlice theirs = decode_slice(world.get(slice_key(v, 0), "the rollout rank's completions"));
+        RolloutSlice their_scores = decode_slice(world.get(slice_key(v, 1), "the rollout rank's scores"));
+        RolloutSlice mine = generate(model, v);
+        bool same_tokens = true;
+        double engine_diff = 0;
+        for (size_t i = 0; i < mine.round.completions.size(); ++i) {
+          same_tokens = same_tokens && mine.round.completions[i].token_ids == theirs.round.completions[i].token_ids;
+          if (mine.round.completions[i].token_ids != theirs.round.completions[i].token_ids) continue;
+          for (size_t t = 0; t < mine.round.completions[i].logprobs.size(); ++t) {
+            engine_diff = std::max<double>(engine_diff, std::abs(mine.round.completions[i].logprobs[t] -
+                                                                 theirs.round.completions[i].logprobs[t]));
+          }
+        }
+        TrainBatch b = pack(theirs);
+        at::Tensor learner_lp = learner.score(b);
+        at::Tensor their_lp = pack(their_scores).old_logprobs;
+        char line[256];
+        std::snprintf(line, sizeof(line), "version %lld same_tokens %d engine %.3g scoring %.3g engine_vs_learner %.3g",
+                      static_cast<long long>(v), same_tokens ? 1 : 0, engine_diff,
+                      max_masked_diff(learner_lp, their_lp, b.loss_mask),
+                      max_masked_diff(learner_lp, b.old_logprobs, b.loss_mask));
+        write_line(report, line);
+      }
+      channel.send_stop();
     }
-    _exit(status);
-  }
-  const int s0 = wait_for(pids[0]), s1 = wait_for(pids[1]);
-  INFO(read_all(errors));
-  REQUIRE(s0 == 0);
-  REQUIRE(s1 == 0);
+  });
+  INFO(run.log);
+  REQUIRE(run.status == std::vector<int>({0, 0}));
   std::ifstream in(report);
-  std::string word;
   long long v = 0;
   int same = 0;
   double engine = 0, scoring = 0, engine_vs_learner = 0;
@@ -246,75 +223,42 @@ TEST_CASE("split placement: after each weight broadcast the rollout rank's log-p
 TEST_CASE("a rollout rank that dies ends the learner's wait for its completions, naming it, within the timeout",
           "[cpu]") {
   grpo::test::TempDir dir;
-  const std::string errors = (dir.path / "errors.txt").string();
   const int64_t port = grpo::test::free_port();
-  pid_t pids[2];
-  for (int64_t r = 0; r < 2; ++r) {
-    pids[r] = ::fork();
-    REQUIRE(pids[r] >= 0);
-    if (pids[r] != 0) continue;
-    int status = 0;
-    try {
-      DistEnv env;
-      env.rank = r, env.world_size = 2, env.master_port = port;
-      Dist world(env, std::chrono::seconds(4));
-      world.barrier("joined");
-      if (r == 1) _exit(0);  // the rollout rank dies before posting step 1
-      Placement p;
-      p.split = true, p.learners = 1, p.rollouts = 1;
-      RolloutFeed feed(world, p, 0, 4, kG, 1);
-      feed.fetch(0, 0, prompts(4));
-      write_line(errors, "rank 0: the fetch returned with a dead rollout rank");
-    } catch (const std::exception& e) {
-      write_line(errors, e.what());
-      status = 1;
-    }
-    _exit(status);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  wait_for(pids[1]);
-  const int s0 = wait_for(pids[0]);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string text = read_all(errors);
-  INFO(text);
-  CHECK(s0 == 1);
-  CHECK(text.find("rank 0: waiting for rollout rank 1's completions of step 1 failed or timed out") != std::string::npos);
-  CHECK(seconds < 30);
+  auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
+    DistEnv env;
+    env.rank = r, env.world_size = 2, env.master_port = port;
+    Dist world(env, std::chrono::seconds(4));
+    world.barrier("joined");
+    if (r == 1) _exit(0);  // the rollout rank dies before posting step 1
+    Placement p;
+    p.split = true, p.learners = 1, p.rollouts = 1;
+    RolloutFeed feed(world, p, 0, 4, kG, 1);
+    feed.fetch(0, 0, prompts(4));
+    throw std::runtime_error("rank 0: the fetch returned with a dead rollout rank");
+  });
+  INFO(run.log);
+  CHECK(run.status[0] == 1);
+  CHECK(run.log.find("rank 0: waiting for rollout rank 1's completions of step 1 failed or timed out") !=
+        std::string::npos);
+  CHECK(run.seconds < 30);
 }
 
 TEST_CASE("a learner rank 0 that dies ends the rollout rank's wait for weights, naming the broadcast", "[cpu]") {
   grpo::test::TempDir dir;
-  const std::string errors = (dir.path / "errors.txt").string();
   const int64_t port = grpo::test::free_port();
-  pid_t pids[2];
-  for (int64_t r = 0; r < 2; ++r) {
-    pids[r] = ::fork();
-    REQUIRE(pids[r] >= 0);
-    if (pids[r] != 0) continue;
-    int status = 0;
-    try {
-      DistEnv env;
-      env.rank = r, env.world_size = 2, env.master_port = port;
-      Dist world(env, std::chrono::seconds(4));
-      std::unique_ptr<Dist> weights = world.subgroup("weights", {0, 1});
-      weights->barrier("joined");
-      if (r == 0) _exit(0);
-      WeightChannel channel(*weights, make_model(3));
-      channel.receive();
-      write_line(errors, "rank 1: received weights from a dead rank 0");
-    } catch (const std::exception& e) {
-      write_line(errors, e.what());
-      status = 1;
-    }
-    _exit(status);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  wait_for(pids[0]);
-  const int s1 = wait_for(pids[1]);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const std::string text = read_all(errors);
-  INFO(text);
-  CHECK(s1 == 1);
-  CHECK(text.find("rank 1 (weights group: 1 of 2): broadcast of the next weights' header") != std::string::npos);
-  CHECK(seconds < 30);
+  auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
+    DistEnv env;
+    env.rank = r, env.world_size = 2, env.master_port = port;
+    Dist world(env, std::chrono::seconds(4));
+    std::unique_ptr<Dist> weights = world.subgroup("weights", {0, 1});
+    weights->barrier("joined");
+    if (r == 0) _exit(0);
+    WeightChannel channel(*weights, make_model(3));
+    channel.receive();
+    throw std::runtime_error("rank 1: received weights from a dead rank 0");
+  });
+  INFO(run.log);
+  CHECK(run.status[1] == 1);
+  CHECK(run.log.find("rank 1 (weights group: 1 of 2): broadcast of the next weights' header") != std::string::npos);
+  CHECK(run.seconds < 30);
 }
