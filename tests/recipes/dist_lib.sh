@@ -46,3 +46,31 @@ print(f"weights differ by at most {diff:.2e} (moved {moved:.2e} from the start);
 sys.exit(0 if diff < 1e-5 and moved > 1e-4 else 1)
 PY
 cmp() { python3 "$work/compare.py" "$@"; }
+
+# kill_rank1 NAME LAUNCH_ARGS...: starts `grpo launch LAUNCH_ARGS` (stderr to $work/NAME.log), kills rank 1 with
+# SIGKILL once the run has begun, and checks that the launcher names it, exits non-zero within 20 s, and leaves no rank.
+kill_rank1() {
+  local name=$1 log="$work/$1.log" launcher victim="" rc took t0
+  shift
+  "$grpo" launch "$@" 2>"$log" &
+  launcher=$!
+  for _ in $(seq 1 600); do
+    for c in $(pgrep -P $launcher); do
+      tr '\0' '\n' </proc/$c/environ 2>/dev/null | grep -qx "RANK=1" && victim=$c
+    done
+    [ -n "$victim" ] && grep -q "grpo\] step" "$log" && break
+    sleep 0.1
+  done
+  [ -n "$victim" ] || { kill $launcher; fail "$name: rank 1 never started: $(tail -3 "$log")"; }
+  kill -9 "$victim"
+  t0=$(date +%s)
+  wait $launcher
+  rc=$?
+  took=$(( $(date +%s) - t0 ))
+  [ $rc -ne 0 ] || fail "$name: the launch with a killed rank exited 0"
+  grep -q "grpo launch: rank 1 ended with signal Killed; stopping the other ranks" "$log" ||
+    fail "$name: rank 1 not named: $(grep 'grpo launch' "$log")"
+  [ $took -le 20 ] || fail "$name: the launch took $took s to end after the kill"
+  pgrep -P $launcher >/dev/null 2>&1 && fail "$name: ranks left running"
+  echo "ok: $name: rank 1 killed; the launch ended in $took s with status $rc"
+}

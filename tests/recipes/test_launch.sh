@@ -79,27 +79,4 @@ else
 fi
 
 # A rank killed mid-run (kill -9): the launcher names it, stops rank 0, and exits non-zero; no hang.
-"$grpo" launch --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" run.out_dir="$work/kill" rl.steps=100000 \
-  2>"$work/kill.log" &
-launcher=$!
-victim=""
-for _ in $(seq 1 300); do
-  for c in $(pgrep -P $launcher); do
-    tr '\0' '\n' </proc/$c/environ 2>/dev/null | grep -qx "RANK=1" && victim=$c
-  done
-  [ -n "$victim" ] && grep -q "grpo\] step\|rank 0 of 2" "$work/kill.log" && break
-  sleep 0.1
-done
-[ -n "$victim" ] || { kill $launcher; fail "rank 1 never started: $(tail -3 "$work/kill.log")"; }
-sleep 1
-kill -9 "$victim"
-start=$(date +%s)
-wait $launcher
-rc=$?
-took=$(( $(date +%s) - start ))
-[ $rc -ne 0 ] || fail "the launch with a killed rank exited 0"
-grep -q "grpo launch: rank 1 ended with signal Killed; stopping the other ranks" "$work/kill.log" ||
-  fail "rank 1 not named: $(grep 'grpo launch' "$work/kill.log")"
-[ $took -le 20 ] || fail "the launch took $took s to end after the kill"
-pgrep -P $launcher >/dev/null 2>&1 && fail "ranks left running"
-echo "ok: rank 1 killed; the launch ended in $took s with status $rc ($(grep -m1 'grpo launch: rank' "$work/kill.log"))"
+kill_rank1 "colocated" --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" run.out_dir="$work/kill" rl.steps=100000

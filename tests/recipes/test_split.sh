@@ -65,25 +65,5 @@ pgrep -P $launcher >/dev/null 2>&1 && fail "ranks left running"
 echo "ok: Ctrl-C: exit 130, $(basename "$last") complete"
 
 # The rollout rank killed (kill -9) mid-run: the launcher names it and stops the learner; no hang.
-"$grpo" launch --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" rl.steps=100000 run.out_dir="$work/kill" \
-  run.placement=split 2>"$work/kill.log" &
-launcher=$!
-victim=""
-for _ in $(seq 1 600); do
-  for c in $(pgrep -P $launcher); do
-    tr '\0' '\n' </proc/$c/environ 2>/dev/null | grep -qx "RANK=1" && victim=$c
-  done
-  [ -n "$victim" ] && grep -q "grpo\] step" "$work/kill.log" && break
-  sleep 0.1
-done
-[ -n "$victim" ] || { kill $launcher; fail "rank 1 never started: $(tail -3 "$work/kill.log")"; }
-kill -9 "$victim"
-t0=$(date +%s)
-wait $launcher
-rc=$?
-took=$(( $(date +%s) - t0 ))
-[ $rc -ne 0 ] || fail "the launch with a killed rollout rank exited 0"
-grep -q "grpo launch: rank 1 ended with signal Killed; stopping the other ranks" "$work/kill.log" ||
-  fail "rank 1 not named: $(grep 'grpo launch' "$work/kill.log")"
-[ $took -le 20 ] || fail "the launch took $took s to end after the kill"
-echo "ok: rollout rank killed; the launch ended in $took s with status $rc"
+kill_rank1 "split" --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" rl.steps=100000 run.out_dir="$work/kill" \
+  run.placement=split
