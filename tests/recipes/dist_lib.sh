@@ -74,3 +74,27 @@ kill_rank1() {
   pgrep -P $launcher >/dev/null 2>&1 && fail "$name: ranks left running"
   echo "ok: $name: rank 1 killed; the launch ended in $took s with status $rc"
 }
+
+# interrupt_launch NAME OUT_DIR LAUNCH_ARGS...: starts `grpo launch LAUNCH_ARGS` (a GRPO run writing OUT_DIR), sends
+# the launcher SIGINT (Ctrl-C) once a few steps are done, and checks that it exits 130 with no rank left running, that
+# rank 0 wrote a checkpoint on the way out, and that the newest checkpoint is complete.
+interrupt_launch() {
+  local name=$1 out=$2 log="$work/$1.log" launcher rc last
+  shift 2
+  "$grpo" launch "$@" 2>"$log" &
+  launcher=$!
+  for _ in $(seq 1 600); do
+    grep -q "grpo\] step [3-9]" "$log" 2>/dev/null && break
+    sleep 0.1
+  done
+  kill -INT $launcher
+  wait $launcher
+  rc=$?
+  [ $rc -eq 130 ] || fail "$name: the interrupted launch exited $rc: $(tail -3 "$log")"
+  grep -q "interrupted after step" "$log" || fail "$name: no checkpoint on interrupt: $(tail -3 "$log")"
+  last=$(ls -d "$out/grpo/checkpoints"/step_* | tail -1)
+  [ -f "$last/model.safetensors" ] && [ -f "$last/optimizer.pt" ] && [ -f "$last/trainer_state.json" ] ||
+    fail "$name: checkpoint $last incomplete"
+  pgrep -P $launcher >/dev/null 2>&1 && fail "$name: ranks left running"
+  echo "ok: $name: Ctrl-C: exit 130, $(basename "$last") complete"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # grpo launch: 2 and 4 data-parallel ranks (c10d over Gloo) of a real `grpo train` take the same 3 steps as one
 # process on the same global batch: the checkpoints' weights agree within 1e-5 and rank 0's merged metrics show the
-# same rewards. Then a rank that fails stops the others and the launcher names it. Usage: test_launch.sh GRPO RECIPE_DIR
+# same rewards; so do dynamic sampling and a batch-wide std. Ctrl-C stops every rank with a checkpoint; a rank that
+# fails stops the others, named. Usage: test_launch.sh GRPO RECIPE_DIR
 set -u
 grpo=$1
 recipe=$2/countdown-tiny.toml
@@ -77,6 +78,10 @@ if [ -n "$torchrun" ] && [ -x "$torchrun" ]; then
 else
   echo "SKIPPED: no torchrun here (set GRPO_TORCHRUN to PyPI's); grpo launch was checked instead"
 fi
+
+# Ctrl-C on the launcher: the ranks agree on the step to stop after, rank 0 checkpoints, the launch exits 130.
+interrupt_launch "colocated" "$work/int" --nproc 2 --grace 20 -- train "$recipe" "${small[@]}" rl.steps=100000 \
+  run.out_dir="$work/int" run.save_every=1000
 
 # A rank killed mid-run (kill -9): the launcher names it, stops rank 0, and exits non-zero; no hang.
 kill_rank1 "colocated" --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" run.out_dir="$work/kill" rl.steps=100000

@@ -47,22 +47,8 @@ echo "ok: staleness 1: per-step staleness $got"
 echo "ok: staleness 1 resumed from step 4 to step 6"
 
 # Ctrl-C on the launcher: every rank stops, rank 0 checkpoints, the launch exits 130 and nothing is left running.
-"$grpo" launch --nproc 2 --grace 20 -- train "$recipe" "${small[@]}" rl.steps=100000 run.out_dir="$work/int" \
-  run.placement=split run.save_every=1000 2>"$work/int.log" &
-launcher=$!
-for _ in $(seq 1 600); do
-  grep -q "grpo\] step [3-9]" "$work/int.log" 2>/dev/null && break
-  sleep 0.1
-done
-kill -INT $launcher
-wait $launcher
-rc=$?
-[ $rc -eq 130 ] || fail "interrupted split launch exited $rc: $(tail -3 "$work/int.log")"
-grep -q "interrupted after step" "$work/int.log" || fail "no checkpoint on interrupt: $(tail -3 "$work/int.log")"
-last=$(ls -d "$work/int/grpo/checkpoints"/step_* | tail -1)
-[ -f "$last/model.safetensors" ] && [ -f "$last/optimizer.pt" ] || fail "checkpoint $last incomplete"
-pgrep -P $launcher >/dev/null 2>&1 && fail "ranks left running"
-echo "ok: Ctrl-C: exit 130, $(basename "$last") complete"
+interrupt_launch "split" "$work/int" --nproc 2 --grace 20 -- train "$recipe" "${small[@]}" rl.steps=100000 \
+  run.out_dir="$work/int" run.placement=split run.save_every=1000
 
 # The rollout rank killed (kill -9) mid-run: the launcher names it and stops the learner; no hang.
 kill_rank1 "split" --nproc 2 --grace 5 -- train "$recipe" "${small[@]}" rl.steps=100000 run.out_dir="$work/kill" \
