@@ -20,7 +20,8 @@ NcclGroup::NcclGroup(const c10::intrusive_ptr<c10d::Store>& store, int64_t rank,
   opts->timeout = timeout;
   impl_->device_index = device_index;
   impl_->timeout = timeout;
-  c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+  // The process's current device becomes the group's: its one GPU, where NCCL's streams and the syncs below live.
+  c10::cuda::set_device(static_cast<c10::DeviceIndex>(device_index));
   impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, static_cast<int>(rank), static_cast<int>(size), opts);
 }
 

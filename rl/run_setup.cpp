@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <ATen/Context.h>
+
 #include "kernels/check.h"
 #include "policy/device.h"
 #include "policy/weights.h"
@@ -15,7 +17,8 @@ namespace fs = std::filesystem;
 
 // The device, the compute dtype and the data-parallel workers of the learner and the rollout engine (written into
 // cfg).
-at::Device setup_device(TrainConfig& cfg, int64_t local_world_size) {
+at::Device setup_device(TrainConfig& cfg, const DistEnv& env) {
+  const int64_t local_world_size = env.local_world_size;
   at::Device device = at::kCPU;
   try {
     device = at::Device(cfg.run.device);
@@ -25,6 +28,14 @@ at::Device setup_device(TrainConfig& cfg, int64_t local_world_size) {
   GRPO_CHECK(!device.is_cuda() || at::hasCUDA(), "run.device is '", cfg.run.device,
              "' but this LibTorch has no CUDA device; hint: build against a CUDA LibTorch (CMAKE_PREFIX_PATH) "
              "or set run.device=cpu");
+  if (device.is_cuda() && env.distributed()) {
+    // One GPU per rank: cuda:LOCAL_RANK.
+    GRPO_CHECK(!device.has_index(), "run.device = ", cfg.run.device, " with ", env.world_size, " ranks: each rank "
+               "takes its own GPU, cuda:LOCAL_RANK; hint: set run.device = cuda");
+    GRPO_CHECK(env.local_rank < static_cast<int64_t>(at::getNumGPUs()), "rank ", env.rank, " would take cuda:",
+               env.local_rank, " and this machine has ", at::getNumGPUs(), " GPU(s); hint: at most one rank per GPU");
+    device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  }
   // Ranks on one machine share its cores: each takes its share unless run.threads says otherwise.
   int64_t threads = cfg.run.threads;
   if (threads == 0 && local_world_size > 1) {
@@ -163,11 +174,11 @@ Start resolve_start(const std::string& dir, const RunConfig& run, const at::Devi
 std::unique_ptr<Dist> join_ranks(const DistEnv& env, const TrainConfig& cfg, const at::Device& device, int64_t batch,
                                  const char* batch_key, int64_t data_ranks) {
   if (!env.distributed()) return nullptr;
-  GRPO_CHECK(device.is_cpu(), "several ranks on ", device, ": only the CPU (Gloo) is wired so far; hint: one process "
-             "per GPU comes with NCCL");
   GRPO_CHECK(batch % data_ranks == 0, batch_key, " = ", batch, " does not split over ", data_ranks, " training ranks; "
              "hint: make it a multiple of them");
-  return std::make_unique<Dist>(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.run.dist_timeout * 1000)));
+  // On GPUs the gradients and weights go through NCCL, the rest (counts, metrics, messages) through Gloo and the store.
+  return std::make_unique<Dist>(env, std::chrono::milliseconds(static_cast<int64_t>(cfg.run.dist_timeout * 1000)),
+                                device);
 }
 
 }  // namespace grpo::rl

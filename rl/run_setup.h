@@ -51,8 +51,9 @@ int logged(RunLog& log, Body&& body) {
 }
 
 // The device, the compute dtype and the data-parallel workers of the learner and the rollout engine (written into
-// cfg). Ranks on one machine (local_world_size) share its cores.
-at::Device setup_device(TrainConfig& cfg, int64_t local_world_size = 1);
+// cfg). Ranks on one machine share its cores; with several ranks, run.device = cuda means one GPU each
+// (cuda:LOCAL_RANK).
+at::Device setup_device(TrainConfig& cfg, const DistEnv& env = DistEnv());
 
 // Creates the phase directory; refuses to mix a fresh run into old checkpoints unless told to (see trainer.cpp).
 void prepare_run_dir(const std::string& dir, const RunConfig& run, const std::string& resolved_toml);

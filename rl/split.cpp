@@ -46,11 +46,12 @@ std::vector<int64_t> Placement::weight_ranks() const {
 WeightChannel::WeightChannel(Dist& group, policy::Transformer model) : group_(group), model_(std::move(model)) {}
 
 std::vector<std::vector<at::Tensor>> WeightChannel::tensors_by_dtype() const {
-  std::map<at::ScalarType, std::vector<at::Tensor>> by;
-  for (const auto& p : model_->parameters()) by[p.scalar_type()].push_back(p.detach());
-  for (const auto& b : model_->buffers()) by[b.scalar_type()].push_back(b.detach());
+  // One flat buffer holds one dtype on one device.
+  std::map<std::pair<std::string, at::ScalarType>, std::vector<at::Tensor>> by;
+  for (const auto& p : model_->parameters()) by[{p.device().str(), p.scalar_type()}].push_back(p.detach());
+  for (const auto& b : model_->buffers()) by[{b.device().str(), b.scalar_type()}].push_back(b.detach());
   std::vector<std::vector<at::Tensor>> out;
-  for (auto& [dtype, ts] : by) out.push_back(std::move(ts));
+  for (auto& [key, ts] : by) out.push_back(std::move(ts));
   return out;
 }
 

@@ -29,7 +29,8 @@ struct Placement {
 };
 
 // Versioned weights from the learners' rank 0 (rank 0 of `group`) to the rollout ranks (the others): a header
-// [version, kind] and then, for weights, every parameter and buffer of the model in flat buckets per dtype.
+// [version, kind] and then, for weights, every parameter and buffer of the model in flat buckets per dtype and device
+// (Gloo on the CPU, NCCL on a GPU).
 class WeightChannel {
  public:
   WeightChannel(Dist& group, policy::Transformer model);

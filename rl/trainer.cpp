@@ -315,10 +315,12 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   }
   if (source != nullptr) {
     log(str("grpo: split placement: ", ctx.world_size, " learner rank(s) and ", cfg.run.rollout_ranks, " rollout rank(s) "
-            "(c10d, Gloo); weights broadcast after each update; completions at most ", cfg.grpo.max_staleness,
+            "(c10d, ", weights != nullptr ? weights->backend(device) : "gloo", "); weights broadcast after each update; "
+            "completions at most ", cfg.grpo.max_staleness,
             " update(s) old"));
   } else if (dist != nullptr) {
-    log(str("grpo: rank 0 of ", dist->world_size(), " data-parallel ranks (c10d, Gloo); each generates and trains on ",
+    log(str("grpo: rank 0 of ", dist->world_size(), " data-parallel ranks (c10d, ", dist->backend(device),
+            "); each generates and trains on ",
             cfg.grpo.prompts_per_step / dist->world_size(), " of the ", cfg.grpo.prompts_per_step, " prompts a step"));
   }
   log(str("grpo: ", data.train_size(), " training prompts; B=", cfg.grpo.prompts_per_step, " G=", cfg.grpo.group_size,
@@ -408,7 +410,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
 int run_sft(const TrainConfig& config, const std::string& resolved_toml) {
   TrainConfig cfg = config;
   const DistEnv env = DistEnv::from_environment();
-  const at::Device device = setup_device(cfg, env.local_world_size);
+  const at::Device device = setup_device(cfg, env);
   const std::string dir = phase_dir(cfg, "sft");
   std::unique_ptr<Dist> dist = join_ranks(env, cfg, device, cfg.sft.batch_size, "sft.batch_size", env.world_size);
   if (env.rank == 0) prepare_run_dir(dir, cfg.run, resolved_toml);
@@ -422,7 +424,7 @@ int run_grpo(const TrainConfig& config, const std::string& resolved_toml) {
   cfg.grpo.validate();
   // Several ranks when started by torchrun or grpo launch (WORLD_SIZE > 1): over c10d, colocated or split.
   const DistEnv env = DistEnv::from_environment();
-  const at::Device device = setup_device(cfg, env.local_world_size);
+  const at::Device device = setup_device(cfg, env);
   const std::string dir = phase_dir(cfg, "grpo");
   const Placement placement = Placement::from(cfg.run, env.world_size);
   GRPO_CHECK(!placement.split || !cfg.grpo.dynamic_sampling, "rl.dynamic_sampling draws a varying number of prompts "

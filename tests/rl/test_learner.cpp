@@ -389,6 +389,38 @@ TEST_CASE("a data-parallel rank with nothing to learn from joins the update with
   CHECK((lopsided - one).abs().max().item<double>() < 1e-5);
 }
 
+TEST_CASE("on CUDA a one-rank NCCL group sums gradients and broadcasts weights: the update equals the plain learner's",
+          "[gpu]") {
+  // One GPU holds one rank (NCCL refuses two ranks on a device): all-reduce and broadcast are then identities, and a
+  // learner over the group must take exactly the plain learner's step, through NCCL's code path.
+  GRPO_NEED_CUDA();
+  DistEnv env;
+  env.master_port = grpo::test::free_port();
+  const at::Device cuda(at::kCUDA, 0);
+  Dist dist(env, std::chrono::seconds(60), cuda);
+  REQUIRE(std::string(dist.backend(cuda)) == "nccl");
+  std::vector<at::Tensor> weights;
+  for (bool grouped : {false, true}) {
+    policy::Transformer m = make_model();
+    m->to(cuda);
+    Seqs s = make_seqs(6);
+    s.device = cuda;
+    set_old_logprobs(s, m);
+    LearnerConfig cfg;
+    cfg.optim.lr = 1e-3;
+    Learner learner(m, cfg);
+    if (grouped) learner.set_dist(&dist);
+    for (int step = 0; step < 2; ++step) learner.grpo_update(s.pack({1, -1, 0.5, -0.5, 2, -2}, true));
+    std::vector<at::Tensor> params;
+    for (const auto& p : m->parameters()) params.push_back(p.detach());
+    if (grouped) dist.broadcast(params, 0, "the weights");  // NCCL's self-loop leaves them as they are
+    std::vector<at::Tensor> flat;
+    for (const auto& p : params) flat.push_back(p.reshape({-1}).cpu());
+    weights.push_back(at::cat(flat));
+  }
+  CHECK((weights[0] - weights[1]).abs().max().item<double>() < 1e-6);
+}
+
 TEST_CASE("distributed settings from the environment are checked", "[cpu]") {
   ::setenv("WORLD_SIZE", "2", 1);
   ::unsetenv("RANK");
