@@ -158,7 +158,8 @@ void Dist::remove(const std::string& key) {
 
 Dist::~Dist() = default;
 
-void Dist::add_nccl(Impl* impl, const at::Device& device, int64_t rank, int64_t size, std::chrono::milliseconds timeout) {
+void Dist::add_nccl(Impl* impl, const at::Device& device, int64_t rank, int64_t size,
+                    std::chrono::milliseconds timeout) {
 #ifdef GRPO_HAS_NCCL
   impl->nccl = std::make_unique<NcclGroup>(c10::make_intrusive<c10d::PrefixStore>("nccl", impl->store), rank, size,
                                            device.has_index() ? device.index() : 0, timeout);
@@ -270,19 +271,13 @@ void Dist::barrier(const std::string& what) {
 
 std::vector<std::string> Dist::gather_to_main(const std::string& text, const std::string& what) {
   const std::string prefix = "gather/" + std::to_string(gathers_++) + "/";
+  put(prefix + std::to_string(env_.rank), text);
   std::vector<std::string> out;
-  try {
-    impl_->store->set(prefix + std::to_string(env_.rank), std::vector<uint8_t>(text.begin(), text.end()));
-    if (env_.rank != 0) return out;
-    for (int64_t r = 0; r < env_.world_size; ++r) {
-      const std::string key = prefix + std::to_string(r);
-      std::vector<uint8_t> v = impl_->store->get(key);  // waits for the key, up to the store's timeout
-      out.emplace_back(v.begin(), v.end());
-      impl_->store->deleteKey(key);
-    }
-  } catch (const std::exception& e) {
-    GRPO_FAIL(who(), ": gathering ", what, " failed or timed out after ", timeout_.count() / 1000.0,
-              " s (another rank died or hangs?): ", e.what());
+  if (env_.rank != 0) return out;
+  for (int64_t r = 0; r < env_.world_size; ++r) {
+    const std::string key = prefix + std::to_string(r);
+    out.push_back(get(key, str(what, " from rank ", r)));
+    remove(key);
   }
   return out;
 }

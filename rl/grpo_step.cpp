@@ -85,7 +85,7 @@ at::Tensor correct_matrix(const std::vector<rewards::Score>& scores, int64_t B, 
   return c;
 }
 
-// The sequences that carry signal, packed for the learner; nullopt-like empty batch when none does.
+// The sequences that carry signal, packed for the learner; zero rows when none does.
 // groups: which groups go in (signal and dynamic sampling decided); mask_truncated leaves out cut-off completions.
 TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& prompts,
                        const std::vector<rollout::Completion>& completions, const AdvantageResult& adv,
@@ -101,9 +101,10 @@ TrainBatch build_batch(GrpoContext& ctx, const std::vector<rollout::Prompt>& pro
                        ctx.cfg.routing_replay ? &completions[i].routing : nullptr});
     }
   }
-  if (parts.empty()) return {};
-  TrainBatch b = pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
-  GRPO_CHECK(!ctx.cfg.routing_replay || b.routes.defined(), "rl.routing_replay: the completions carry no routing; "
+  // No group carries signal: zero rows (with ranks, this rank still joins the update's collectives).
+  TrainBatch b = parts.empty() ? empty_batch(ctx.device) : pack_sequences(parts, ctx.tokenizer.pad_id(), ctx.device);
+  GRPO_CHECK(!ctx.cfg.routing_replay || parts.empty() || b.routes.defined(),
+             "rl.routing_replay: the completions carry no routing; "
              "hint: the model has no MoE layers, or the engine was not asked to record it (rollout record_routing)");
   b.temperature = completions.front().logprob_temperature;
   for (const auto& c : completions) {
@@ -337,10 +338,10 @@ Round generate_and_score(rollout::RolloutEngine& engine, rewards::ScorePool& poo
 
 namespace {
 
-// A step's round: its own engine's ("generate", then "score"), or in split placement the rollout ranks' ("rollout_wait":
-// the time this learner waited for them).
-Round own_or_fetched_round(GrpoContext& ctx, int64_t step, int64_t first_draw, const std::vector<rollout::Prompt>& prompts,
-                           StageTimer& timer) {
+// A step's round: its own engine's ("generate", then "score"), or in split placement the rollout ranks'
+// ("rollout_wait": the time this learner waited for them).
+Round own_or_fetched_round(GrpoContext& ctx, int64_t step, int64_t first_draw,
+                           const std::vector<rollout::Prompt>& prompts, StageTimer& timer) {
   if (prompts.empty()) return {};  // a rank's slice of a small dynamic-sampling round
   if (ctx.source != nullptr) {
     Round r = timer.time("rollout_wait", [&] { return ctx.source->fetch(step, first_draw, prompts); });
@@ -500,12 +501,7 @@ GrpoStepResult grpo_step(GrpoContext& ctx, int64_t step) {
   StageTimer timer;
   Rollouts ro = collect_rollouts(ctx, step, timer);
   TrainBatch batch = timer.time("pack", [&] { return build_batch(ctx, ro.prompts, ro.completions, ro.adv, ro.groups); });
-  // With ranks, a rank none of whose groups carries signal still joins the update's collectives, with zero rows.
-  if (!batch.tokens.defined() && ctx.world_size > 1) {
-    batch = empty_batch(ctx.device);
-    batch.temperature = ro.completions.front().logprob_temperature;
-  }
-  const bool has_rows = batch.tokens.defined() && batch.tokens.size(0) > 0;
+  const bool has_rows = batch.tokens.size(0) > 0;
   UpdateStats update;
   double logprob_diff = 0;
   if (ctx.learner.global_rows(batch) > 0) {

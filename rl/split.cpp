@@ -13,13 +13,9 @@
 namespace grpo::rl {
 
 Placement Placement::from(const RunConfig& run, int64_t world_size) {
-  Placement p;
-  GRPO_CHECK(run.placement == "colocated" || run.placement == "split", "run.placement must be colocated or split, got \"",
-             run.placement, "\"");
+  Placement p;  // run.placement and run.rollout_ranks themselves are checked by RunConfig::validate
   p.learners = world_size;
-  if (run.placement == "colocated") return p;
-  GRPO_CHECK(run.rollout_ranks >= 1, "run.rollout_ranks must be >= 1 with run.placement = split, got ",
-             run.rollout_ranks);
+  if (run.placement != "split") return p;
   GRPO_CHECK(world_size > run.rollout_ranks, "run.placement = split with run.rollout_ranks = ", run.rollout_ranks,
              " needs at least ", run.rollout_ranks + 1, " ranks (one learner), and this job has ", world_size,
              "; hint: start it with grpo launch --nproc ", run.rollout_ranks + 1, " or torchrun");
@@ -59,18 +55,15 @@ namespace {
 
 constexpr int64_t kStop = 0, kWeights = 1;
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
-void WeightChannel::send(int64_t version) {
+double WeightChannel::send(int64_t version) {
   GRPO_CHECK(group_.is_main(), "WeightChannel::send on a receiving rank");
   const auto t0 = std::chrono::steady_clock::now();
-  group_.broadcast({at::tensor(std::vector<int64_t>{version, kWeights})}, 0, str("the header of weights version ", version));
+  group_.broadcast({at::tensor(std::vector<int64_t>{version, kWeights})}, 0,
+                   str("the header of weights version ", version));
   for (const auto& ts : tensors_by_dtype()) group_.broadcast(ts, 0, str("weights version ", version));
-  seconds_ += seconds_since(t0);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void WeightChannel::send_stop() {
@@ -80,14 +73,12 @@ void WeightChannel::send_stop() {
 
 std::optional<int64_t> WeightChannel::receive() {
   GRPO_CHECK(!group_.is_main(), "WeightChannel::receive on the sending rank");
-  const auto t0 = std::chrono::steady_clock::now();
   at::Tensor header = at::zeros({2}, at::kLong);
   group_.broadcast({header}, 0, "the next weights' header");
   const int64_t version = header[0].item<int64_t>(), kind = header[1].item<int64_t>();
   if (kind == kStop) return std::nullopt;
   GRPO_CHECK(kind == kWeights, "weight channel: unknown message kind ", kind);
   for (const auto& ts : tensors_by_dtype()) group_.broadcast(ts, 0, str("weights version ", version));
-  seconds_ += seconds_since(t0);
   return version;
 }
 

@@ -34,17 +34,15 @@ struct Placement {
 class WeightChannel {
  public:
   WeightChannel(Dist& group, policy::Transformer model);
-  void send(int64_t version);  // rank 0: the model's weights as they are now
+  double send(int64_t version);  // rank 0: the model's weights as they are now; returns the seconds it took
   void send_stop();            // rank 0: no more versions (the run ended or was interrupted)
   // The others: the next message, written into the model; its version, or nullopt for the stop.
   std::optional<int64_t> receive();
-  double seconds() const { return seconds_; }  // spent in this channel's broadcasts so far
 
  private:
   std::vector<std::vector<at::Tensor>> tensors_by_dtype() const;
   Dist& group_;
   policy::Transformer model_;
-  double seconds_ = 0;
 };
 
 // One rollout rank's share of a step: the draws [first_draw, first_draw + prompt_ids.size()), G completions each.

@@ -314,8 +314,9 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
     if (cfg.run.tensorboard) tensorboard.emplace(dir);
   }
   if (source != nullptr) {
-    log(str("grpo: split placement: ", ctx.world_size, " learner rank(s) and ", cfg.run.rollout_ranks, " rollout rank(s) "
-            "(c10d, ", weights != nullptr ? weights->backend(device) : "gloo", "); weights broadcast after each update; "
+    log(str("grpo: split placement: ", ctx.world_size, " learner rank(s) and ", cfg.run.rollout_ranks,
+            " rollout rank(s) (c10d, ", weights != nullptr ? weights->backend(device) : "gloo",
+            "); weights broadcast after each update; "
             "completions at most ", cfg.grpo.max_staleness,
             " update(s) old"));
   } else if (dist != nullptr) {
@@ -338,6 +339,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
   }
   install_interrupt_handler();
   ProgressLine progress("grpo", cfg.grpo.steps, start.step);
+  double broadcast_seconds = 0;  // split placement: sending the weights after the previous update
   for (int64_t step = start.step; step < cfg.grpo.steps; ++step) {
     learner.set_step(step);
     GrpoStepResult r = grpo_step(ctx, step);
@@ -362,7 +364,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
       evaluate_during_training(engine, *pool, cfg, data, seed, "grpo", done, r.metrics, log);
       last_eval = r.metrics["eval_accuracy"].get<double>();
     }
-    if (channel) r.metrics["time"]["weight_broadcast"] = channel->seconds();  // cumulative
+    if (channel) r.metrics["time"]["weight_broadcast"] = broadcast_seconds;  // the previous update's weights
     if (r.metrics.contains("skip_reason")) {
       progress.finish();
       log(str("step ", done, ": update skipped: ", r.metrics["skip_reason"].get<std::string>(), "; prompts ",
@@ -397,7 +399,7 @@ int grpo_loop(TrainConfig& cfg, const std::string& dir, RunLog& log, const at::D
         return 130;
       }
     }
-    if (channel && done < cfg.grpo.steps) channel->send(done);  // the rollout ranks' next weights
+    if (channel && done < cfg.grpo.steps) broadcast_seconds = channel->send(done);  // the rollout ranks' next weights
   }
   if (channel) channel->send_stop();
   progress.finish();

@@ -18,7 +18,7 @@
 #include "rl/learner.h"
 #include "tests/devices.h"
 #include "tests/fork_ranks.h"
-#include "tests/free_port.h"
+#include "tests/loopback.h"
 #include "tests/temp_dir.h"
 
 using namespace grpo;
@@ -288,9 +288,7 @@ namespace {
   try {
     std::unique_ptr<Dist> dist;
     if (world > 1) {
-      DistEnv env;
-      env.rank = rank, env.world_size = world, env.master_port = port;
-      dist = std::make_unique<Dist>(env, std::chrono::seconds(60));
+      dist = std::make_unique<Dist>(grpo::test::loopback_env(rank, world, port), std::chrono::seconds(60));
     }
     policy::Transformer m = make_model();
     Seqs all = make_seqs(8);
@@ -394,10 +392,8 @@ TEST_CASE("on CUDA a one-rank NCCL group sums gradients and broadcasts weights: 
   // One GPU holds one rank (NCCL refuses two ranks on a device): all-reduce and broadcast are then identities, and a
   // learner over the group must take exactly the plain learner's step, through NCCL's code path.
   GRPO_NEED_CUDA();
-  DistEnv env;
-  env.master_port = grpo::test::free_port();
   const at::Device cuda(at::kCUDA, 0);
-  Dist dist(env, std::chrono::seconds(60), cuda);
+  Dist dist(grpo::test::loopback_env(0, 1, grpo::test::free_port()), std::chrono::seconds(60), cuda);
   REQUIRE(std::string(dist.backend(cuda)) == "nccl");
   std::vector<at::Tensor> weights;
   for (bool grouped : {false, true}) {
@@ -443,9 +439,7 @@ TEST_CASE("a rank that dies ends the others' update with an error naming the col
   grpo::test::TempDir dir;
   const int64_t port = grpo::test::free_port();
   auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
-    DistEnv env;
-    env.rank = r, env.world_size = 2, env.master_port = port;
-    Dist dist(env, std::chrono::seconds(5));
+    Dist dist(grpo::test::loopback_env(r, 2, port), std::chrono::seconds(5));
     dist.barrier("joined");  // both connected
     if (r == 1) _exit(0);    // then rank 1 dies, before the update's first collective
     policy::Transformer m = make_model();

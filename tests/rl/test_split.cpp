@@ -13,7 +13,7 @@
 #include "rl/batch.h"
 #include "rl/split.h"
 #include "tests/fork_ranks.h"
-#include "tests/free_port.h"
+#include "tests/loopback.h"
 #include "tests/temp_dir.h"
 
 using namespace grpo;
@@ -80,7 +80,9 @@ double max_masked_diff(const at::Tensor& a, const at::Tensor& b, const at::Tenso
 }
 
 // Children write their findings to a file; the parent reads it back.
-void write_line(const std::string& path, const std::string& line) { std::ofstream(path, std::ios::app) << line << "\n"; }
+void write_line(const std::string& path, const std::string& line) {
+  std::ofstream(path, std::ios::app) << line << "\n";
+}
 
 }  // namespace
 
@@ -128,9 +130,7 @@ TEST_CASE("split placement: after each weight broadcast the rollout rank's log-p
   const std::string report = (dir.path / "report.txt").string();
   const int64_t port = grpo::test::free_port();
   auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
-    DistEnv env;
-    env.rank = r, env.world_size = 2, env.master_port = port;
-    Dist world(env, std::chrono::seconds(60));
+    Dist world(grpo::test::loopback_env(r, 2, port), std::chrono::seconds(60));
     std::unique_ptr<Dist> weights = world.subgroup("weights", {0, 1});
     policy::Transformer model = make_model(r == 0 ? 5 : 11);
     WeightChannel channel(*weights, model);
@@ -225,9 +225,7 @@ TEST_CASE("a rollout rank that dies ends the learner's wait for its completions,
   grpo::test::TempDir dir;
   const int64_t port = grpo::test::free_port();
   auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
-    DistEnv env;
-    env.rank = r, env.world_size = 2, env.master_port = port;
-    Dist world(env, std::chrono::seconds(4));
+    Dist world(grpo::test::loopback_env(r, 2, port), std::chrono::seconds(4));
     world.barrier("joined");
     if (r == 1) _exit(0);  // the rollout rank dies before posting step 1
     Placement p;
@@ -247,9 +245,7 @@ TEST_CASE("a learner rank 0 that dies ends the rollout rank's wait for weights, 
   grpo::test::TempDir dir;
   const int64_t port = grpo::test::free_port();
   auto run = grpo::test::fork_ranks(2, (dir.path / "log.txt").string(), [&](int64_t r) {
-    DistEnv env;
-    env.rank = r, env.world_size = 2, env.master_port = port;
-    Dist world(env, std::chrono::seconds(4));
+    Dist world(grpo::test::loopback_env(r, 2, port), std::chrono::seconds(4));
     std::unique_ptr<Dist> weights = world.subgroup("weights", {0, 1});
     weights->barrier("joined");
     if (r == 0) _exit(0);

@@ -1,4 +1,4 @@
-// A TCP port free on the loopback right now (bound and released), for a test's c10d store.
+// Distributed tests on this machine's loopback: a free port for the c10d store, and a rank's environment.
 #pragma once
 
 #include <netinet/in.h>
@@ -8,8 +8,11 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "rl/dist.h"
+
 namespace grpo::test {
 
+// A TCP port free on the loopback right now (bound and released).
 inline int64_t free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) throw std::runtime_error("free_port: no socket");
@@ -22,6 +25,13 @@ inline int64_t free_port() {
   ::close(fd);
   if (!ok) throw std::runtime_error("free_port: cannot bind the loopback");
   return ntohs(a.sin_port);
+}
+
+// Rank `rank` of `world` meeting at 127.0.0.1:port.
+inline rl::DistEnv loopback_env(int64_t rank, int64_t world, int64_t port) {
+  rl::DistEnv env;
+  env.rank = rank, env.world_size = world, env.local_world_size = world, env.master_port = port;
+  return env;
 }
 
 }  // namespace grpo::test
